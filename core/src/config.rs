@@ -1,0 +1,393 @@
+//! Client configuration: a builder, environment defaults, and validation at
+//! build time.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::error::{Error, InputField, Result};
+use crate::events::EventHook;
+use crate::secret::ApiToken;
+
+/// Environment variable for [`ConfigBuilder::worker_url`].
+pub const ENV_WORKER_URL: &str = "CLOUDFLARE_WORKER_URL";
+/// Environment variable for [`ConfigBuilder::account_id`].
+pub const ENV_ACCOUNT_ID: &str = "CLOUDFLARE_ACCOUNT_ID";
+/// Environment variable for [`ConfigBuilder::api_token`].
+pub const ENV_API_TOKEN: &str = "CLOUDFLARE_API_TOKEN";
+
+/// A validated configuration. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub(crate) worker_url: Url,
+    pub(crate) account_id: Option<String>,
+    pub(crate) api_token: Option<ApiToken>,
+    pub(crate) timeout: Duration,
+    pub(crate) retry_count: u32,
+    pub(crate) retry_delay: Duration,
+    pub(crate) websocket_reconnect_delay: Duration,
+    pub(crate) websocket_max_reconnect_delay: Duration,
+    pub(crate) heartbeat_interval: Duration,
+    pub(crate) heartbeat_timeout: Duration,
+    pub(crate) send_queue_capacity: usize,
+    pub(crate) message_buffer: usize,
+    pub(crate) pool_size: usize,
+    pub(crate) event_hook: Option<HookHandle>,
+}
+
+/// An event hook inside a [`Config`] (its `Debug` does not print the hook).
+#[derive(Clone)]
+pub(crate) struct HookHandle(pub(crate) Arc<dyn EventHook>);
+
+impl std::fmt::Debug for HookHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventHook")
+    }
+}
+
+impl Config {
+    /// A builder with every default and no worker URL.
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder::default()
+    }
+
+    /// A builder pre-filled from `CLOUDFLARE_WORKER_URL`,
+    /// `CLOUDFLARE_ACCOUNT_ID` and `CLOUDFLARE_API_TOKEN`.
+    pub fn from_env() -> ConfigBuilder {
+        ConfigBuilder::default().with_env()
+    }
+
+    /// The worker's base URL.
+    pub fn worker_url(&self) -> &Url {
+        &self.worker_url
+    }
+    /// The Cloudflare account id, if set.
+    pub fn account_id(&self) -> Option<&str> {
+        self.account_id.as_deref()
+    }
+    /// Whether an API token is set (the token itself is never exposed).
+    pub fn has_api_token(&self) -> bool {
+        self.api_token.is_some()
+    }
+    /// Time limit of one HTTP attempt, and default for calls over a socket.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+    /// Retries after the first attempt.
+    pub fn retry_count(&self) -> u32 {
+        self.retry_count
+    }
+    /// Base delay of the exponential backoff between retries.
+    pub fn retry_delay(&self) -> Duration {
+        self.retry_delay
+    }
+    /// First delay before a WebSocket reconnect.
+    pub fn websocket_reconnect_delay(&self) -> Duration {
+        self.websocket_reconnect_delay
+    }
+    /// Idle connections kept per host.
+    pub fn pool_size(&self) -> usize {
+        self.pool_size
+    }
+}
+
+/// Builds a [`Config`]; the first invalid value is reported by [`build`](Self::build).
+#[derive(Clone, Debug)]
+pub struct ConfigBuilder {
+    worker_url: Option<String>,
+    account_id: Option<String>,
+    api_token: Option<ApiToken>,
+    timeout: Duration,
+    retry_count: u32,
+    retry_delay: Duration,
+    websocket_reconnect_delay: Duration,
+    websocket_max_reconnect_delay: Duration,
+    heartbeat_interval: Duration,
+    heartbeat_timeout: Duration,
+    send_queue_capacity: usize,
+    message_buffer: usize,
+    pool_size: usize,
+    allow_insecure_http: bool,
+    event_hook: Option<HookHandle>,
+}
+
+impl Default for ConfigBuilder {
+    fn default() -> Self {
+        ConfigBuilder {
+            worker_url: None,
+            account_id: None,
+            api_token: None,
+            timeout: Duration::from_secs(30),
+            retry_count: 3,
+            retry_delay: Duration::from_millis(500),
+            websocket_reconnect_delay: Duration::from_secs(1),
+            websocket_max_reconnect_delay: Duration::from_secs(30),
+            heartbeat_interval: Duration::from_secs(15),
+            heartbeat_timeout: Duration::from_secs(10),
+            send_queue_capacity: 1024,
+            message_buffer: 4096,
+            pool_size: 10,
+            allow_insecure_http: false,
+            event_hook: None,
+        }
+    }
+}
+
+macro_rules! setter {
+    ($(#[$doc:meta])* $name:ident: $ty:ty) => {
+        $(#[$doc])*
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.$name = value;
+            self
+        }
+    };
+}
+
+impl ConfigBuilder {
+    /// Fills unset values from the `CLOUDFLARE_*` environment variables.
+    pub fn with_env(mut self) -> Self {
+        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        if self.worker_url.is_none() {
+            self.worker_url = var(ENV_WORKER_URL);
+        }
+        if self.account_id.is_none() {
+            self.account_id = var(ENV_ACCOUNT_ID);
+        }
+        if self.api_token.is_none() {
+            self.api_token = var(ENV_API_TOKEN).map(ApiToken::new);
+        }
+        self
+    }
+
+    /// The worker's base URL (`https://…`, or `http://` on loopback).
+    pub fn worker_url(mut self, url: impl Into<String>) -> Self {
+        self.worker_url = Some(url.into());
+        self
+    }
+
+    /// The Cloudflare account id (for the management API).
+    pub fn account_id(mut self, id: impl Into<String>) -> Self {
+        self.account_id = Some(id.into());
+        self
+    }
+
+    /// The bearer token sent as `Authorization: Bearer …`.
+    pub fn api_token(mut self, token: impl Into<String>) -> Self {
+        self.api_token = Some(ApiToken::new(token));
+        self
+    }
+
+    /// Receives lifecycle [`Event`](crate::Event)s.
+    pub fn event_hook(mut self, hook: Arc<dyn EventHook>) -> Self {
+        self.event_hook = Some(HookHandle(hook));
+        self
+    }
+
+    setter!(
+        /// Time limit of one HTTP attempt (default 30 s), and default for calls over a socket.
+        timeout: Duration
+    );
+    setter!(
+        /// Retries after the first attempt (default 3).
+        retry_count: u32
+    );
+    setter!(
+        /// Base delay of the exponential backoff between retries (default 500 ms).
+        retry_delay: Duration
+    );
+    setter!(
+        /// First delay before a WebSocket reconnect (default 1 s).
+        websocket_reconnect_delay: Duration
+    );
+    setter!(
+        /// Longest delay between WebSocket reconnects (default 30 s).
+        websocket_max_reconnect_delay: Duration
+    );
+    setter!(
+        /// How often an idle WebSocket sends a heartbeat (default 15 s).
+        heartbeat_interval: Duration
+    );
+    setter!(
+        /// How long a heartbeat may go unanswered before the link is deemed dead (default 10 s).
+        heartbeat_timeout: Duration
+    );
+    setter!(
+        /// Messages a WebSocket keeps for sending while disconnected (default 1024).
+        send_queue_capacity: usize
+    );
+    setter!(
+        /// Received messages buffered before reading pauses (default 4096).
+        message_buffer: usize
+    );
+    setter!(
+        /// Idle HTTP connections kept per host (default 10).
+        pool_size: usize
+    );
+    setter!(
+        /// Allows plain `http`/`ws` to a host that is not loopback (default false).
+        allow_insecure_http: bool
+    );
+
+    /// Validates and builds the configuration.
+    pub fn build(self) -> Result<Config> {
+        let bad = |message: String| Err(Error::invalid(InputField::Config, message));
+        let Some(raw) = self.worker_url else {
+            return bad(format!(
+                "worker_url is not set (pass it, or set {ENV_WORKER_URL})"
+            ));
+        };
+        let url = match Url::parse(raw.trim()) {
+            Ok(url) => url,
+            Err(e) => return bad(format!("worker_url {raw:?} is not a valid URL: {e}")),
+        };
+        match url.scheme() {
+            "https" => {}
+            "http" if self.allow_insecure_http || is_loopback(&url) => {}
+            "http" => {
+                return bad(format!(
+                    "worker_url {raw:?} uses plain http to a host that is not loopback; \
+                     use https, or opt in with allow_insecure_http"
+                ))
+            }
+            other => {
+                return bad(format!(
+                    "worker_url {raw:?} has scheme {other:?}; use https (or http on loopback)"
+                ))
+            }
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return bad(format!("worker_url {raw:?} has no host"));
+        }
+        if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+            return bad(format!(
+                "worker_url {raw:?} must not hold a query, fragment or credentials"
+            ));
+        }
+        if let Some(token) = &self.api_token {
+            let t = token.expose();
+            if t.is_empty() || t.bytes().any(|b| !(0x21..=0x7e).contains(&b)) {
+                return bad(
+                    "api_token is empty or holds characters not allowed in a header".into(),
+                );
+            }
+        }
+        for (name, value) in [
+            ("timeout", self.timeout),
+            ("websocket_reconnect_delay", self.websocket_reconnect_delay),
+            (
+                "websocket_max_reconnect_delay",
+                self.websocket_max_reconnect_delay,
+            ),
+            ("heartbeat_interval", self.heartbeat_interval),
+            ("heartbeat_timeout", self.heartbeat_timeout),
+        ] {
+            if value.is_zero() {
+                return bad(format!("{name} must be greater than zero"));
+            }
+        }
+        if self.websocket_max_reconnect_delay < self.websocket_reconnect_delay {
+            return bad("websocket_max_reconnect_delay is below websocket_reconnect_delay".into());
+        }
+        for (name, value) in [
+            ("pool_size", self.pool_size),
+            ("send_queue_capacity", self.send_queue_capacity),
+            ("message_buffer", self.message_buffer),
+        ] {
+            if value == 0 {
+                return bad(format!("{name} must be greater than zero"));
+            }
+        }
+        Ok(Config {
+            worker_url: url,
+            account_id: self.account_id,
+            api_token: self.api_token,
+            timeout: self.timeout,
+            retry_count: self.retry_count,
+            retry_delay: self.retry_delay,
+            websocket_reconnect_delay: self.websocket_reconnect_delay,
+            websocket_max_reconnect_delay: self.websocket_max_reconnect_delay,
+            heartbeat_interval: self.heartbeat_interval,
+            heartbeat_timeout: self.heartbeat_timeout,
+            send_queue_capacity: self.send_queue_capacity,
+            message_buffer: self.message_buffer,
+            pool_size: self.pool_size,
+            event_hook: self.event_hook,
+        })
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    fn err(builder: ConfigBuilder) -> String {
+        let e = builder.build().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        e.to_string()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::builder()
+            .worker_url("https://w.example.com")
+            .build()
+            .unwrap();
+        assert_eq!(c.timeout(), Duration::from_secs(30));
+        assert_eq!(c.retry_count(), 3);
+        assert_eq!(c.retry_delay(), Duration::from_millis(500));
+        assert_eq!(c.websocket_reconnect_delay(), Duration::from_secs(1));
+        assert_eq!(c.pool_size(), 10);
+    }
+
+    #[test]
+    fn refuses_bad_values() {
+        assert!(err(Config::builder()).contains("worker_url is not set"));
+        assert!(err(Config::builder().worker_url("not a url")).contains("not a valid URL"));
+        assert!(err(Config::builder().worker_url("ftp://x.example.com")).contains("scheme"));
+        assert!(err(Config::builder().worker_url("http://x.example.com")).contains("plain http"));
+        assert!(err(Config::builder()
+            .worker_url("https://x.example.com")
+            .timeout(Duration::ZERO))
+        .contains("timeout"));
+    }
+
+    #[test]
+    fn plain_http_on_loopback_or_opt_in() {
+        for ok in [
+            "http://127.0.0.1:8787",
+            "http://localhost:1",
+            "http://[::1]:2",
+        ] {
+            assert!(Config::builder().worker_url(ok).build().is_ok(), "{ok}");
+        }
+        assert!(Config::builder()
+            .worker_url("http://10.0.0.1")
+            .allow_insecure_http(true)
+            .build()
+            .is_ok());
+    }
+
+    #[test]
+    fn token_never_printed() {
+        let c = Config::builder()
+            .worker_url("https://w.example.com")
+            .api_token("s3cr3t-value")
+            .build()
+            .unwrap();
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        let b = Config::builder().api_token("s3cr3t-value");
+        assert!(!format!("{b:?}").contains("s3cr3t"));
+    }
+}

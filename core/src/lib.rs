@@ -1,0 +1,59 @@
+//! # cloudflare-durable
+//!
+//! An async client for Cloudflare Durable Objects behind a Worker that speaks
+//! the CloudflareDurable protocol (`worker/PROTOCOL.md`): initialize an object
+//! with state, call its methods, read and write its storage, and open a
+//! WebSocket for live updates and calls, with retries, reconnection and
+//! events. Every language binding of the project wraps this crate.
+//!
+//! ```no_run
+//! # async fn demo() -> cloudflare_durable::Result<()> {
+//! use cloudflare_durable::{Client, Config};
+//! use serde_json::json;
+//!
+//! let client = Client::new(Config::builder().worker_url("http://127.0.0.1:8787").build()?)?;
+//! client.initialize("counter", &json!({"value": 0})).await?;
+//! let result = client.call_method("counter", "increment", &json!({"increment": 1})).await?;
+//! assert_eq!(result["value"], 1);
+//! let socket = client.websocket("counter").await?;
+//! while let Some(message) = socket.next_message().await? {
+//!     println!("{message}");
+//! }
+//! # Ok(()) }
+//! ```
+
+mod backoff;
+mod client;
+mod config;
+mod error;
+mod events;
+mod idempotency;
+mod protocol;
+mod secret;
+mod transport;
+pub mod validate;
+mod websocket;
+
+pub use client::{CallOptions, Client};
+pub use config::{Config, ConfigBuilder, ENV_ACCOUNT_ID, ENV_API_TOKEN, ENV_WORKER_URL};
+pub use error::{Error, ErrorKind, InputField, Result};
+pub use events::{Event, EventHook};
+pub use idempotency::MAX_IDEMPOTENCY_KEY_BYTES;
+pub use secret::ApiToken;
+pub use websocket::{ConnectionStatus, WebSocket};
+
+/// Re-exported so bindings and users name the same JSON type.
+pub use serde_json;
+
+#[cfg(test)]
+mod assertions {
+    fn send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn public_types_are_send_and_sync() {
+        send_sync::<super::Client>();
+        send_sync::<super::WebSocket>();
+        send_sync::<super::Error>();
+        send_sync::<super::Config>();
+    }
+}

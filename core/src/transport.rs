@@ -1,0 +1,243 @@
+//! One HTTP request to the worker, with retries, backoff, events and the
+//! mapping of every failure to an [`Error`].
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+
+use crate::backoff::Backoff;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::events::{Emitter, Event};
+use crate::protocol;
+
+/// Longest wait between two HTTP attempts, whatever the backoff says.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+/// A `Retry-After` longer than this is reported to the caller, not waited out.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Largest reply body read, so an endless stream cannot exhaust memory.
+pub(crate) const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+/// What a request is, for events and retry decisions.
+#[derive(Debug)]
+pub(crate) struct Request {
+    /// The operation's name (`call_method`, `get_state`, …).
+    pub operation: &'static str,
+    /// The object's name, as the caller gave it.
+    pub object: String,
+    /// The method, for `call_method`.
+    pub method_name: Option<String>,
+    /// HTTP method.
+    pub http_method: Method,
+    /// Path below the worker URL, already encoded.
+    pub path: String,
+    /// JSON body.
+    pub body: Option<Bytes>,
+    /// Sent as `Idempotency-Key`.
+    pub idempotency_key: Option<String>,
+    /// Time limit of each attempt.
+    pub timeout: Duration,
+}
+
+/// The HTTP side of a client: a pooled reqwest client and the configuration.
+#[derive(Debug)]
+pub(crate) struct Transport {
+    http: reqwest::Client,
+    config: Config,
+    emitter: Emitter,
+}
+
+impl Transport {
+    pub(crate) fn new(config: Config) -> Result<Self> {
+        let mut headers = HeaderMap::new();
+        if let Some(token) = &config.api_token {
+            let mut value =
+                HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+                    Error::invalid(
+                        crate::InputField::Config,
+                        "api_token is not a valid header value",
+                    )
+                })?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .pool_max_idle_per_host(config.pool_size)
+            .connect_timeout(config.timeout)
+            .user_agent(concat!(
+                "cloudflare-durable-rust/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()
+            .map_err(|e| Error::Network(format!("cannot build the HTTP client: {e}")))?;
+        let emitter = Emitter::new(config.event_hook.as_ref().map(|h| h.0.clone()));
+        Ok(Transport {
+            http,
+            config,
+            emitter,
+        })
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub(crate) fn emitter(&self) -> &Emitter {
+        &self.emitter
+    }
+
+    /// Sends the request, retrying what may be retried, and returns the
+    /// body of a 2xx reply.
+    pub(crate) async fn execute(&self, request: Request) -> Result<Bytes> {
+        let started = Instant::now();
+        self.emitter.emit(Event::RequestStart {
+            object: request.object.clone(),
+            operation: request.operation,
+            method: request.method_name.clone(),
+        });
+        let mut backoff = Backoff::new(self.config.retry_delay, MAX_RETRY_DELAY);
+        let mut attempts = 0;
+        let outcome = loop {
+            attempts += 1;
+            match self.attempt(&request).await {
+                Ok(body) => break Ok(body),
+                Err(failure) => {
+                    let retries_left = attempts <= self.config.retry_count;
+                    let delay = match failure.error.retry_after() {
+                        Some(after) if after > MAX_RETRY_AFTER => None,
+                        Some(after) => Some(after),
+                        None => Some(backoff.next_delay()),
+                    };
+                    match delay {
+                        Some(delay) if failure.retryable && retries_left => {
+                            tracing::debug!(attempt = attempts, ?delay, error = %failure.error, "retrying");
+                            tokio::time::sleep(delay).await;
+                        }
+                        _ => break Err(failure.error),
+                    }
+                }
+            }
+        };
+        if let Err(error) = &outcome {
+            self.emitter.emit(Event::Error {
+                object: request.object.clone(),
+                operation: request.operation,
+                kind: error.kind(),
+                message: error.to_string(),
+            });
+        }
+        self.emitter.emit(Event::RequestStop {
+            object: request.object,
+            operation: request.operation,
+            method: request.method_name,
+            duration: started.elapsed(),
+            attempts,
+            error: outcome.as_ref().err().map(Error::kind),
+        });
+        outcome
+    }
+
+    async fn attempt(&self, request: &Request) -> Result<Bytes, Failure> {
+        let url = format!(
+            "{}{}",
+            self.config.worker_url.as_str().trim_end_matches('/'),
+            request.path
+        );
+        let mut builder = self
+            .http
+            .request(request.http_method.clone(), url)
+            .timeout(request.timeout);
+        if let Some(body) = &request.body {
+            builder = builder
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        if let Some(key) = &request.idempotency_key {
+            builder = builder.header("Idempotency-Key", key);
+        }
+        let mut response = builder.send().await.map_err(Failure::from_reqwest)?;
+        let status = response.status();
+        let retry_after = parse_retry_after(response.headers());
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                        return Err(Failure::final_(Error::InvalidResponse(format!(
+                            "reply body exceeds {MAX_RESPONSE_BYTES} bytes"
+                        ))));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => return Err(Failure::from_reqwest(e)),
+            }
+        }
+        if status.is_success() {
+            return Ok(Bytes::from(body));
+        }
+        let (kind, message) = protocol::parse_error_body(&body);
+        let retryable = status == StatusCode::TOO_MANY_REQUESTS
+            || matches!(status.as_u16(), 502..=504)
+            // A 500 in the protocol's own shape is the object's deliberate
+            // answer (a method threw): the same request fails the same way.
+            || (status.is_server_error() && kind.is_none());
+        let error = Error::from_remote(status.as_u16(), kind.as_deref(), message, retry_after);
+        Err(Failure { error, retryable })
+    }
+}
+
+/// A failed attempt and whether another attempt may succeed.
+struct Failure {
+    error: Error,
+    retryable: bool,
+}
+
+impl Failure {
+    fn final_(error: Error) -> Self {
+        Failure {
+            error,
+            retryable: false,
+        }
+    }
+
+    fn from_reqwest(e: reqwest::Error) -> Self {
+        let e = e.without_url();
+        let text = error_chain(&e);
+        if e.is_timeout() {
+            Failure {
+                error: Error::Timeout(text),
+                retryable: true,
+            }
+        } else if e.is_builder() {
+            Failure::final_(Error::invalid(crate::InputField::Config, text))
+        } else {
+            Failure {
+                error: Error::Network(text),
+                retryable: true,
+            }
+        }
+    }
+}
+
+/// The error and its sources, joined: reqwest's own message alone hides the cause.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// `Retry-After` as seconds (the HTTP-date form is rare from Workers and is ignored).
+fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let text = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    let seconds: f64 = text.trim().parse().ok()?;
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+}
