@@ -1,0 +1,120 @@
+// Validation of names, keys, method names, idempotency keys and bodies
+// (PROTOCOL.md "Names" and the size limits). Every failure is a 400.
+
+import { DurableError, invalidInput } from "./errors.js";
+
+export const MAX_BODY_BYTES = 1024 * 1024; // 1 MiB per request body
+export const MAX_VALUE_BYTES = 128 * 1024; // 128 KiB per stored value (as JSON)
+export const MAX_NAME_BYTES = 512;
+export const MAX_KEY_BYTES = 1024;
+export const METHOD_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+const IDEMPOTENCY_RE = /^[\x20-\x7e]{1,128}$/;
+// C0 controls, DEL and C1 controls.
+const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f]/;
+
+const encoder = new TextEncoder();
+const byteLength = (text) => encoder.encode(text).length;
+
+function checkText(what, text, maxBytes) {
+  if (typeof text !== "string" || text.length === 0) {
+    throw invalidInput(`${what} must not be empty`);
+  }
+  if (byteLength(text) > maxBytes) {
+    throw invalidInput(`${what} is longer than ${maxBytes} bytes`);
+  }
+  if (CONTROL_RE.test(text)) {
+    throw invalidInput(`${what} must not contain control characters`);
+  }
+  // Lone surrogates cannot be UTF-8; decodeURIComponent never produces them,
+  // but WebSocket frames (JSON \ud800 escapes) can.
+  if (!text.isWellFormed()) throw invalidInput(`${what} is not valid UTF-8`);
+  return text;
+}
+
+/** An object name: 1-512 bytes of UTF-8, no control characters. */
+export const checkName = (name) => checkText("object name", name, MAX_NAME_BYTES);
+
+/** A storage key: 1-1024 bytes of UTF-8, no control characters. */
+export const checkKey = (key) => checkText("key", key, MAX_KEY_BYTES);
+
+/** A method name: the method regex, not starting with `_`. */
+export function checkMethod(name) {
+  if (typeof name !== "string" || !METHOD_RE.test(name)) {
+    throw invalidInput("method name must match ^[A-Za-z_][A-Za-z0-9_]{0,127}$");
+  }
+  if (name.startsWith("_")) throw invalidInput("method names starting with '_' are reserved");
+  return name;
+}
+
+/** An idempotency key: 1-128 printable ASCII characters. */
+export function checkIdempotencyKey(key) {
+  if (typeof key !== "string" || !IDEMPOTENCY_RE.test(key)) {
+    throw invalidInput("idempotency key must be 1-128 printable ASCII characters");
+  }
+  return key;
+}
+
+/** A value to store: its JSON must be at most 128 KiB. */
+export function checkValue(value, what = "value") {
+  const json = JSON.stringify(value);
+  if (json === undefined) throw invalidInput(`${what} is not JSON`);
+  if (byteLength(json) > MAX_VALUE_BYTES) {
+    throw invalidInput(`${what} is larger than ${MAX_VALUE_BYTES} bytes as JSON`);
+  }
+  return value;
+}
+
+/** True for a plain JSON object (not an array, not null). */
+export const isObject = (v) => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * Read a request body as text, refusing more than MAX_BODY_BYTES (checked on
+ * Content-Length first, then on the bytes actually received) and bad UTF-8.
+ */
+export async function readBodyText(request) {
+  const declared = request.headers.get("Content-Length");
+  if (declared !== null && Number(declared) > MAX_BODY_BYTES) {
+    throw invalidInput(`body is larger than ${MAX_BODY_BYTES} bytes`);
+  }
+  if (request.body === null) return "";
+  const reader = request.body.getReader();
+  const chunks = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > MAX_BODY_BYTES) {
+      await reader.cancel().catch(() => {});
+      throw invalidInput(`body is larger than ${MAX_BODY_BYTES} bytes`);
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw invalidInput("body is not valid UTF-8");
+  }
+}
+
+/**
+ * Parse a body as JSON. An empty body gives `emptyValue`; when that is
+ * `undefined`, an empty body is an error.
+ */
+export function parseJson(text, emptyValue = undefined) {
+  if (text.trim() === "") {
+    if (emptyValue !== undefined) return emptyValue;
+    throw invalidInput("body must be JSON, got an empty body");
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new DurableError(400, `body is not valid JSON: ${err.message}`);
+  }
+}
