@@ -1,0 +1,1 @@
+//! uniffi bindings exposing the core to Kotlin and Swift (work in progress).

@@ -1,0 +1,1 @@
+//! Rustler NIF exposing the core to Elixir (work in progress).

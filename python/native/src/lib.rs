@@ -1,0 +1,1 @@
+//! PyO3 module exposing the core to Python (work in progress).
