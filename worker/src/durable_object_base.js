@@ -259,7 +259,10 @@ export class DurableObjectBase extends DurableObject {
 
   // ---- WebSockets (Hibernation API) ---------------------------------------
 
-  /** Accept a socket: `init`, then the replay (or a `resync`) for `after`. */
+  /**
+   * Accept a socket. Without `after`: an `init` snapshot. With `after=N`: no
+   * `init`, only the broadcasts with seq > N (or one `resync`).
+   */
   async #connect(afterParam) {
     // Everything is read before the socket is accepted, so no broadcast can
     // reach it before its `init`.
@@ -270,8 +273,9 @@ export class DurableObjectBase extends DurableObject {
 
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server);
-    server.send(JSON.stringify({ type: "init", state, seq }));
-    if (missed === null) {
+    if (after === null) {
+      server.send(JSON.stringify({ type: "init", state, seq }));
+    } else if (missed === null) {
       server.send(JSON.stringify({ type: "resync", state, seq }));
     } else {
       for (const frame of missed) server.send(JSON.stringify(frame));
