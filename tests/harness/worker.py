@@ -74,7 +74,7 @@ def ensure_node_modules() -> None:
             text=True,
         )
         if result.returncode != 0 or not WORKERD.exists():
-            raise HarnessError(f"npm ci in {WORKER_DIR} failed:\n{result.stdout[-4000:]}")
+            raise HarnessError(f"npm ci in {WORKER_DIR} failed:\n{result.stdout[:3000]}")
 
 
 def free_port() -> int:
