@@ -343,9 +343,10 @@ export class DurableObjectBase extends DurableObject {
 
   /** The runtime does not answer a close for us: echo it (RECIPES trap 1). */
   async webSocketClose(ws, code, reason) {
-    // Only 1000 and 3000-4999 may be sent by an endpoint; 1005/1006 mean
-    // "no code", so answer those with a normal close.
-    const sendable = code === 1000 || (code >= 3000 && code <= 4999) ? code : 1000;
+    // 1005, 1006 and 1015 are never sent on the wire (they mean "no code",
+    // "abnormal", "TLS"): answer those, and anything out of range, with 1000.
+    const unsendable = code < 1000 || code > 4999 || [1004, 1005, 1006, 1015].includes(code);
+    const sendable = unsendable ? 1000 : code;
     try {
       ws.close(sendable, reason);
     } catch {
