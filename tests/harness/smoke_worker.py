@@ -229,6 +229,7 @@ def http_checks(w):
     check(r.getheader("Retry-After") == "7", "429 carries Retry-After")
     s, b, _ = c.method(obj, "test_fail", {"status": 500, "message": "boom"})
     check(s == 500 and b == {"error": {"kind": "server_error", "message": "boom"}}, "test_fail 500 keeps the message", b)
+    err(418, "http_error", c.method(obj, "test_fail", {"status": 418}), "test_fail 418 -> http_error")
     s, b, _ = c.method(obj, "test_sleep", {"ms": 20})
     check(s == 200 and b["result"]["slept"] == 20, "test_sleep", b)
 

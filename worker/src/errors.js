@@ -3,11 +3,12 @@
 
 /** Map an HTTP status to the protocol error kind (PROTOCOL.md "Errors"). */
 export function kindForStatus(status) {
-  if (status === 401) return "unauthorized";
+  if ([400, 409, 413, 422].includes(status)) return "invalid_input";
+  if (status === 401 || status === 403) return "unauthorized";
   if (status === 404) return "not_found";
   if (status === 429) return "rate_limited";
   if (status >= 500) return "server_error";
-  return "invalid_input";
+  return "http_error"; // any other status, e.g. test_fail's 418
 }
 
 /** An error that becomes `{"error": {"kind", "message"}}` with `status`. */

@@ -4,6 +4,8 @@
 import { DurableError, invalidInput } from "./errors.js";
 
 export const MAX_BODY_BYTES = 1024 * 1024; // 1 MiB per request body
+/** Oversized bodies up to this size are drained before the 400; larger ones are cut. */
+const DRAIN_LIMIT_BYTES = 8 * MAX_BODY_BYTES;
 export const MAX_VALUE_BYTES = 128 * 1024; // 128 KiB per stored value (as JSON)
 export const MAX_NAME_BYTES = 512;
 export const MAX_KEY_BYTES = 1024;
@@ -72,10 +74,9 @@ export const isObject = (v) => typeof v === "object" && v !== null && !Array.isA
  * Content-Length first, then on the bytes actually received) and bad UTF-8.
  */
 export async function readBodyText(request) {
-  const declared = request.headers.get("Content-Length");
-  if (declared !== null && Number(declared) > MAX_BODY_BYTES) {
-    throw invalidInput(`body is larger than ${MAX_BODY_BYTES} bytes`);
-  }
+  const tooLarge = () => invalidInput(`body is larger than ${MAX_BODY_BYTES} bytes`);
+  const declared = Number(request.headers.get("Content-Length") ?? 0);
+  if (declared > DRAIN_LIMIT_BYTES) throw tooLarge();
   if (request.body === null) return "";
   const reader = request.body.getReader();
   const chunks = [];
@@ -84,12 +85,15 @@ export async function readBodyText(request) {
     const { done, value } = await reader.read();
     if (done) break;
     total += value.byteLength;
-    if (total > MAX_BODY_BYTES) {
+    if (total > DRAIN_LIMIT_BYTES) {
       await reader.cancel().catch(() => {});
-      throw invalidInput(`body is larger than ${MAX_BODY_BYTES} bytes`);
+      throw tooLarge();
     }
-    chunks.push(value);
+    if (total <= MAX_BODY_BYTES) chunks.push(value);
   }
+  // A body over the limit is read to its end (up to DRAIN_LIMIT_BYTES) before
+  // the 400, so the client, still sending, gets the reply, not a reset.
+  if (total > MAX_BODY_BYTES || declared > MAX_BODY_BYTES) throw tooLarge();
   const bytes = new Uint8Array(total);
   let offset = 0;
   for (const chunk of chunks) {
