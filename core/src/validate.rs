@@ -86,6 +86,13 @@ fn text_segment(text: &str, field: InputField, what: &str, limit: usize) -> Resu
             format!("{what} is {} bytes, over the limit of {limit}", text.len()),
         ));
     }
+    if text == "." || text == ".." {
+        // URL parsers resolve these as dot segments even percent-encoded.
+        return Err(Error::invalid(
+            field,
+            format!("{what} {text:?} is not allowed (URLs resolve it as a relative path)"),
+        ));
+    }
     if let Some(c) = text.chars().find(|c| c.is_control()) {
         return Err(Error::invalid(
             field,
@@ -105,7 +112,7 @@ mod tests {
             ("counter", "counter"),
             ("a/b", "a%2Fb"),
             ("../x", "%2E%2E%2Fx"),
-            ("..", "%2E%2E"),
+            ("...", "%2E%2E%2E"),
             ("%2F", "%252F"),
             ("é", "%C3%A9"),
             ("a?b#c", "a%3Fb%23c"),
@@ -120,6 +127,8 @@ mod tests {
         assert!(object_name(&"x".repeat(MAX_OBJECT_NAME_BYTES + 1)).is_err());
         assert!(object_name("a\nb").is_err());
         assert!(key("\u{0}").is_err());
+        assert!(key("..").is_err());
+        assert!(object_name(".").is_err());
         assert!(object_name(&"x".repeat(MAX_OBJECT_NAME_BYTES)).is_ok());
     }
 

@@ -1,0 +1,173 @@
+//! Shared helpers of the integration tests: a local worker started through
+//! the project's harness (`tests/harness/worker.py`), and bounded waits.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use cloudflare_durable::{Client, Config, ConfigBuilder, WebSocket};
+use serde_json::Value;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A workerd process running the reference worker with a fresh storage
+/// directory; killed on drop.
+pub struct LocalWorker {
+    state_dir: tempfile_dir::TempDir,
+    pub url: String,
+}
+
+impl LocalWorker {
+    /// Starts a worker without auth.
+    pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// Starts a worker that requires `token`, when given.
+    pub fn start_with(token: Option<&str>) -> Self {
+        let state_dir = tempfile_dir::TempDir::new();
+        let mut args = vec![
+            "start".to_string(),
+            "--state-dir".into(),
+            state_dir.path().display().to_string(),
+        ];
+        if let Some(token) = token {
+            args.push("--token".into());
+            args.push(token.into());
+        }
+        let out = harness(&args);
+        let url = String::from_utf8(out).unwrap().trim().to_string();
+        assert!(
+            url.starts_with("http://127.0.0.1:"),
+            "unexpected harness output {url:?}"
+        );
+        LocalWorker { state_dir, url }
+    }
+
+    /// SIGKILLs the worker and starts it again on the same port and storage.
+    pub fn restart(&self) {
+        self.run("restart");
+    }
+
+    /// SIGKILLs the worker, leaving it down.
+    pub fn kill(&self) {
+        self.run("kill");
+    }
+
+    /// Freezes the worker with SIGSTOP.
+    pub fn freeze(&self) {
+        self.run("freeze");
+    }
+
+    /// Resumes a frozen worker with SIGCONT.
+    pub fn thaw(&self) {
+        self.run("thaw");
+    }
+
+    fn run(&self, verb: &str) {
+        harness(&[
+            verb.into(),
+            "--state-dir".into(),
+            self.state_dir.path().display().to_string(),
+        ]);
+    }
+
+    /// A config builder pointed at this worker, with quick retries for tests.
+    pub fn config(&self) -> ConfigBuilder {
+        Config::builder()
+            .worker_url(&self.url)
+            .timeout(Duration::from_secs(10))
+            .retry_delay(Duration::from_millis(50))
+            .websocket_reconnect_delay(Duration::from_millis(50))
+            .websocket_max_reconnect_delay(Duration::from_millis(500))
+    }
+
+    /// A client for this worker.
+    pub fn client(&self) -> Client {
+        Client::new(self.config().build().unwrap()).unwrap()
+    }
+}
+
+impl Drop for LocalWorker {
+    fn drop(&mut self) {
+        let _ = Command::new("python3")
+            .arg(repo_root().join("tests/harness/worker.py"))
+            .args(["stop", "--state-dir"])
+            .arg(self.state_dir.path())
+            .output();
+    }
+}
+
+fn harness(args: &[String]) -> Vec<u8> {
+    let out = Command::new("python3")
+        .arg(repo_root().join("tests/harness/worker.py"))
+        .args(args)
+        .output()
+        .expect("python3 runs the harness");
+    assert!(
+        out.status.success(),
+        "harness {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// A name unique to this test process and call, so tests never share objects.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The next message whose `type` is `kind`, skipping others, within `limit`.
+pub async fn next_of_type(socket: &WebSocket, kind: &str, limit: Duration) -> Value {
+    let wait = async {
+        loop {
+            match socket.next_message().await {
+                Ok(Some(message)) if message["type"] == kind => return message,
+                Ok(Some(_)) => continue,
+                other => panic!("socket ended while waiting for {kind:?}: {other:?}"),
+            }
+        }
+    };
+    tokio::time::timeout(limit, wait)
+        .await
+        .unwrap_or_else(|_| panic!("no {kind:?} message within {limit:?}"))
+}
+
+/// A minimal temporary directory (the test suite avoids extra crates).
+pub mod tempfile_dir {
+    use std::path::{Path, PathBuf};
+
+    /// A directory removed on drop.
+    pub struct TempDir(PathBuf);
+
+    impl TempDir {
+        pub fn new() -> Self {
+            let dir = std::env::temp_dir().join(super::unique("cfd-test"));
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Every test suite of the project, against real local workers: the Rust core
+# (format, lint, unit and integration tests), then each host package's own
+# ci.sh (Elixir, Python, Kotlin + Swift generation). Installs what it needs.
+# Prints one summary line per suite; exits non-zero if any failed.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+results=()
+failed=0
+run() {
+  local name=$1; shift
+  echo
+  echo "================ $name"
+  local start=$SECONDS
+  if "$@"; then
+    results+=("PASS  $name ($((SECONDS - start)) s)")
+  else
+    results+=("FAIL  $name ($((SECONDS - start)) s)")
+    failed=1
+  fi
+}
+
+core() {
+  (cd worker && [ -d node_modules ] || npm ci --no-audit --no-fund) &&
+  cargo fmt --all --check &&
+  cargo clippy -p cloudflare-durable --all-targets -- -D warnings &&
+  cargo test -p cloudflare-durable
+}
+
+run "rust core" core
+for suite in elixir/ci.sh python/ci.sh bindings/kotlin/ci.sh; do
+  if [ -x "$suite" ]; then
+    run "$suite" bash "$suite"
+  else
+    results+=("FAIL  $suite (missing)")
+    failed=1
+  fi
+done
+
+echo
+echo "================ summary"
+printf '%s\n' "${results[@]}"
+exit $failed
