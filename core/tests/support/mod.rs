@@ -171,3 +171,74 @@ pub mod tempfile_dir {
         }
     }
 }
+
+impl LocalWorker {
+    /// The worker's TCP port.
+    pub fn port(&self) -> u16 {
+        self.url
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .trim_end_matches('/')
+            .parse()
+            .unwrap()
+    }
+}
+
+/// The harness's loopback proxy (`tests/harness/fault_proxy.py`) in front of
+/// a worker, dropping replies at `drop_rate`; killed on drop.
+pub struct FaultProxy {
+    state_dir: tempfile_dir::TempDir,
+    pub url: String,
+}
+
+impl FaultProxy {
+    pub fn start(target: &LocalWorker, drop_rate: f64) -> Self {
+        let state_dir = tempfile_dir::TempDir::new();
+        let out = proxy(&[
+            "start",
+            "--state-dir",
+            &state_dir.path().display().to_string(),
+            "--target-port",
+            &target.port().to_string(),
+            "--drop-rate",
+            &drop_rate.to_string(),
+        ]);
+        let url = String::from_utf8(out).unwrap().trim().to_string();
+        FaultProxy { state_dir, url }
+    }
+
+    /// The proxy's counters: connections, replies_dropped, cuts.
+    pub fn stats(&self) -> Value {
+        serde_json::from_slice(&proxy(&[
+            "stats",
+            "--state-dir",
+            &self.state_dir.path().display().to_string(),
+        ]))
+        .unwrap()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        proxy(&[
+            "stop",
+            "--state-dir",
+            &self.state_dir.path().display().to_string(),
+        ]);
+    }
+}
+
+fn proxy(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("python3")
+        .arg(repo_root().join("tests/harness/fault_proxy.py"))
+        .args(args)
+        .output()
+        .expect("python3 runs the proxy");
+    assert!(
+        out.status.success(),
+        "proxy {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
