@@ -57,3 +57,23 @@ mod assertions {
         send_sync::<super::Config>();
     }
 }
+
+/// Entry points for the fuzz targets in `core/fuzz/`; not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Decodes a server frame; returns whether it was accepted.
+    pub fn decode_frame(text: &str) -> bool {
+        crate::protocol::decode_frame(text).is_ok()
+    }
+
+    /// Reads an error body; returns the kind and message.
+    pub fn parse_error_body(body: &[u8]) -> (Option<String>, String) {
+        crate::protocol::parse_error_body(body)
+    }
+
+    /// Maps a status and body to an error, as the transport does.
+    pub fn error_from_status(status: u16, body: &[u8]) -> crate::Error {
+        let (kind, message) = crate::protocol::parse_error_body(body);
+        crate::Error::from_remote(status, kind.as_deref(), message, None)
+    }
+}

@@ -242,3 +242,40 @@ fn proxy(args: &[&str]) -> Vec<u8> {
     );
     out.stdout
 }
+
+/// The harness's hostile peer (`tests/harness/hostile_server.py`); killed on drop.
+pub struct HostileServer {
+    state_dir: tempfile_dir::TempDir,
+    pub url: String,
+}
+
+impl HostileServer {
+    pub fn start() -> Self {
+        let state_dir = tempfile_dir::TempDir::new();
+        let out = Command::new("python3")
+            .arg(repo_root().join("tests/harness/hostile_server.py"))
+            .args(["start", "--state-dir"])
+            .arg(state_dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        HostileServer {
+            url: String::from_utf8(out.stdout).unwrap().trim().into(),
+            state_dir,
+        }
+    }
+}
+
+impl Drop for HostileServer {
+    fn drop(&mut self) {
+        let _ = Command::new("python3")
+            .arg(repo_root().join("tests/harness/hostile_server.py"))
+            .args(["stop", "--state-dir"])
+            .arg(self.state_dir.path())
+            .output();
+    }
+}

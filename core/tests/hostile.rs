@@ -1,0 +1,96 @@
+//! A hostile peer (`tests/harness/hostile_server.py`): garbage, truncated,
+//! mistyped and endless replies, a server that hangs, and a WebSocket peer
+//! sending invalid frames. Each gets a clear error; nothing panics or hangs.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cloudflare_durable::{Client, Config, ErrorKind, Event};
+use serde_json::json;
+use support::{next_of_type, HostileServer};
+
+fn client(server: &HostileServer) -> Client {
+    Client::new(
+        Config::builder()
+            .worker_url(&server.url)
+            .timeout(Duration::from_secs(2))
+            .retry_count(1)
+            .retry_delay(Duration::from_millis(10))
+            .build()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn every_bad_reply_is_a_clear_error() {
+    let server = HostileServer::start();
+    let client = client(&server);
+    let call = |name: &'static str| {
+        let client = client.clone();
+        async move {
+            client
+                .call_method(name, "echo", &json!({}))
+                .await
+                .unwrap_err()
+        }
+    };
+    for (name, kind) in [
+        ("garbage", ErrorKind::InvalidResponse),
+        ("html", ErrorKind::InvalidResponse),
+        ("not-object", ErrorKind::InvalidResponse),
+        ("no-result", ErrorKind::InvalidResponse),
+        ("truncated", ErrorKind::Network),
+        ("endless", ErrorKind::InvalidResponse),
+        ("hang", ErrorKind::Timeout),
+        ("proxy-500", ErrorKind::Server),
+    ] {
+        let err = call(name).await;
+        assert_eq!(err.kind(), kind, "{name}: {err}");
+        assert!(err.to_string().len() < 1000, "{name}: message not bounded");
+    }
+    let state = client.get_state("garbage").await.unwrap_err();
+    assert_eq!(state.kind(), ErrorKind::InvalidResponse);
+}
+
+#[tokio::test]
+async fn invalid_frames_are_reported_and_skipped() {
+    let server = HostileServer::start();
+    let errors: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = errors.clone();
+    let client = Client::new(
+        Config::builder()
+            .worker_url(&server.url)
+            .websocket_reconnect_delay(Duration::from_millis(20))
+            .event_hook(Arc::new(move |e: &Event| {
+                if let Event::Error {
+                    kind: ErrorKind::InvalidResponse,
+                    message,
+                    ..
+                } = e
+                {
+                    sink.lock().unwrap().push(message.clone());
+                }
+            }))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let socket = client.websocket("badframes").await.unwrap();
+    // The valid frame after the bad ones arrives; the bad ones were reported.
+    let update = next_of_type(&socket, "update", Duration::from_secs(10)).await;
+    assert_eq!(update["value"], 1);
+    let reported = errors.lock().unwrap().clone();
+    assert!(reported.len() >= 3, "{reported:?}");
+    assert!(
+        reported.iter().any(|m| m.contains("binary")),
+        "{reported:?}"
+    );
+    assert!(
+        reported.iter().any(|m| m.contains("not JSON")),
+        "{reported:?}"
+    );
+    socket.close().await;
+}

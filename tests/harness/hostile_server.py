@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""A hostile peer on loopback, for the bad-input suites of every language.
+
+It speaks just enough HTTP to misbehave. What it does depends on the object
+name in the request path (`/object/{name}/…`, `/initialize/{name}`):
+
+| name        | reply |
+|-------------|-------|
+| `garbage`   | 200 with a body that is not JSON |
+| `truncated` | 200 announcing 1,000 bytes of JSON, sending 20, then closing |
+| `html`      | 200, `Content-Type: text/html`, an HTML page |
+| `endless`   | 200, chunked, a JSON string that never ends |
+| `not-object`| 200 with the JSON `[1, 2, 3]` |
+| `no-result` | 200 with `{}` (no `result`, `data` or `value` member) |
+| `hang`      | accepts and never answers |
+| `proxy-500` | 502 with an HTML body |
+| `badframes` | a WebSocket upgrade whose frames are: binary, text that is not JSON, JSON without `type`, invalid UTF-8 in a text frame, then a valid `update` |
+
+    python3 tests/harness/hostile_server.py start --state-dir DIR   # prints the URL
+    python3 tests/harness/hostile_server.py stop --state-dir DIR
+
+Python 3.9+, stdlib only; binds 127.0.0.1 only.
+"""
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def object_name(path: str) -> str:
+    parts = path.split("?")[0].strip("/").split("/")
+    if parts[0] == "object" and len(parts) > 1:
+        return parts[1]
+    if parts[0] == "initialize" and len(parts) > 1:
+        return parts[1]
+    return ""
+
+
+async def read_request(reader):
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    method, path, _ = lines[0].split(" ", 2)
+    headers = {}
+    for line in lines[1:]:
+        if ":" in line:
+            k, v = line.split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+    length = int(headers.get("content-length", "0") or 0)
+    if length:
+        await reader.readexactly(length)
+    return method, path, headers
+
+
+def frame(opcode: int, payload: bytes) -> bytes:
+    header = bytes([0x80 | opcode])
+    n = len(payload)
+    if n < 126:
+        header += bytes([n])
+    elif n < 65536:
+        header += bytes([126]) + n.to_bytes(2, "big")
+    else:
+        header += bytes([127]) + n.to_bytes(8, "big")
+    return header + payload
+
+
+async def handle(reader, writer):
+    try:
+        method, path, headers = await read_request(reader)
+        name = object_name(path)
+        if name == "badframes" and headers.get("upgrade", "").lower() == "websocket":
+            accept = base64.b64encode(hashlib.sha1((headers["sec-websocket-key"] + WS_GUID).encode()).digest()).decode()
+            writer.write(
+                (
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    f"Sec-WebSocket-Accept: {accept}\r\n\r\n"
+                ).encode()
+            )
+            writer.write(frame(0x2, b"\x00\x01binary"))
+            writer.write(frame(0x1, b"this is not json"))
+            writer.write(frame(0x1, b'{"no_type": true}'))
+            writer.write(frame(0x1, json.dumps({"type": "update", "key": "value", "value": 1, "seq": 1}).encode()))
+            writer.write(frame(0x1, b"\xff\xfe invalid utf-8"))
+            await writer.drain()
+            await reader.read()  # until the client goes away
+            return
+        replies = {
+            "garbage": (200, "application/json", b"<<<not json>>>"),
+            "html": (200, "text/html", b"<html><body>Hello</body></html>"),
+            "not-object": (200, "application/json", b"[1, 2, 3]"),
+            "no-result": (200, "application/json", b"{}"),
+            "proxy-500": (502, "text/html", b"<html><h1>502 Bad Gateway</h1></html>"),
+        }
+        if name in replies:
+            status, ctype, body = replies[name]
+            writer.write(
+                f"HTTP/1.1 {status} X\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+            )
+        elif name == "truncated":
+            writer.write(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"result": {"value"')
+        elif name == "endless":
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+            chunk = b"x" * 65536
+            writer.write(b'1\r\n"\r\n')
+            while True:
+                writer.write(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+                await writer.drain()
+        elif name == "hang":
+            await reader.read()
+        else:
+            body = b'{"error": {"kind": "not_found", "message": "hostile server: unknown behaviour"}}'
+            writer.write(
+                f"HTTP/1.1 404 X\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+            )
+        await writer.drain()
+    except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+        pass
+    finally:
+        writer.close()
+
+
+async def serve(port: int) -> None:
+    server = await asyncio.start_server(handle, "127.0.0.1", port)
+    async with server:
+        await server.serve_forever()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["start", "serve", "stop"])
+    parser.add_argument("--state-dir", required=True, type=Path)
+    parser.add_argument("--port", type=int)
+    args = parser.parse_args(argv)
+    state = args.state_dir / "hostile.json"
+    if args.command == "serve":
+        asyncio.run(serve(args.port))
+    elif args.command == "start":
+        args.state_dir.mkdir(parents=True, exist_ok=True)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        log = open(args.state_dir / "hostile.log", "ab")
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "serve", "--state-dir", str(args.state_dir), "--port", str(port)],
+            stdout=log, stderr=log, start_new_session=True,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    proc.kill()
+                    print("hostile server did not start", file=sys.stderr)
+                    return 1
+                time.sleep(0.02)
+        state.write_text(json.dumps({"pid": proc.pid, "port": port}))
+        print(f"http://127.0.0.1:{port}")
+    else:
+        try:
+            os.kill(json.loads(state.read_text())["pid"], signal.SIGKILL)
+        except (OSError, FileNotFoundError):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
