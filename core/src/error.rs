@@ -59,11 +59,13 @@ pub enum ErrorKind {
     ConnectionClosed,
     /// The WebSocket's send queue is full while disconnected.
     QueueFull,
+    /// A conditional write or transaction lost a race (409).
+    Conflict,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order (used by the cross-language checks).
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::InvalidInput,
         ErrorKind::Unauthorized,
         ErrorKind::NotFound,
@@ -75,6 +77,7 @@ impl ErrorKind {
         ErrorKind::InvalidResponse,
         ErrorKind::ConnectionClosed,
         ErrorKind::QueueFull,
+        ErrorKind::Conflict,
     ];
 
     /// A stable snake_case name, the same in every language.
@@ -91,6 +94,7 @@ impl ErrorKind {
             ErrorKind::InvalidResponse => "invalid_response",
             ErrorKind::ConnectionClosed => "connection_closed",
             ErrorKind::QueueFull => "queue_full",
+            ErrorKind::Conflict => "conflict",
         }
     }
 }
@@ -174,6 +178,12 @@ pub enum Error {
         /// The queue's capacity.
         capacity: usize,
     },
+    /// A conditional write or transaction lost a race.
+    #[error("conflict: {message}")]
+    Conflict {
+        /// What did not match.
+        message: String,
+    },
 }
 
 impl Error {
@@ -191,6 +201,7 @@ impl Error {
             Error::InvalidResponse(_) => ErrorKind::InvalidResponse,
             Error::ConnectionClosed { .. } => ErrorKind::ConnectionClosed,
             Error::QueueFull { .. } => ErrorKind::QueueFull,
+            Error::Conflict { .. } => ErrorKind::Conflict,
         }
     }
 
@@ -202,6 +213,7 @@ impl Error {
             | Error::Http { status, .. } => Some(*status),
             Error::NotFound { .. } => Some(404),
             Error::RateLimited { .. } => Some(429),
+            Error::Conflict { .. } => Some(409),
             Error::ConnectionClosed { code, .. } => *code,
             _ => None,
         }
@@ -255,6 +267,7 @@ impl Error {
         retry_after: Option<Duration>,
     ) -> Self {
         match (status, kind) {
+            (_, Some("conflict")) => Error::Conflict { message },
             (_, Some("invalid_input")) | (400 | 409 | 413 | 422, None) => {
                 Error::invalid(InputField::Params, message)
             }
