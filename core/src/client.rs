@@ -1,17 +1,20 @@
-//! The client: every HTTP operation of the protocol, and the door to
-//! WebSockets.
+//! The client: the protocol's basic operations (initialize, methods, state)
+//! and the door to WebSockets. The rest of the surface lives in `storage.rs`,
+//! `alarms.rs`, `sql.rs`, `batch.rs` and `namespaces.rs`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::Method;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use crate::config::Config;
 use crate::error::{Error, InputField, Result};
 use crate::idempotency;
+use crate::object_ref::{Address, ObjectRef, ObjectRoute};
 use crate::protocol;
+use crate::trace;
 use crate::transport::{Request, Transport};
 use crate::validate;
 use crate::websocket::WebSocket;
@@ -29,7 +32,8 @@ pub struct CallOptions {
 /// A client for one worker. Cheap to clone: clones share the connection pool.
 #[derive(Clone, Debug)]
 pub struct Client {
-    transport: Arc<Transport>,
+    pub(crate) transport: Arc<Transport>,
+    traceparent: Option<String>,
 }
 
 impl Client {
@@ -37,6 +41,7 @@ impl Client {
     pub fn new(config: Config) -> Result<Self> {
         Ok(Client {
             transport: Arc::new(Transport::new(config)?),
+            traceparent: None,
         })
     }
 
@@ -50,10 +55,20 @@ impl Client {
         self.transport.config()
     }
 
+    /// A clone whose requests carry the caller's W3C `traceparent` (from the
+    /// host's current span) instead of a fresh one.
+    pub fn with_traceparent(&self, traceparent: &str) -> Result<Client> {
+        Ok(Client {
+            transport: self.transport.clone(),
+            traceparent: Some(trace::check(traceparent)?),
+        })
+    }
+
     /// Stores `state` (a JSON object) in the object, one key per member,
     /// atomically, and broadcasts each key to the object's sockets.
-    pub async fn initialize(&self, object: &str, state: &Value) -> Result<()> {
-        let segment = validate::object_name(object)?;
+    pub async fn initialize(&self, object: impl Into<ObjectRef>, state: &Value) -> Result<()> {
+        let object = object.into();
+        let route = self.route(&object)?;
         if !state.is_object() {
             return Err(Error::invalid(
                 InputField::Value,
@@ -63,25 +78,37 @@ impl Client {
                 ),
             ));
         }
-        let body = validate::body(state, InputField::Value, validate::MAX_BODY_BYTES)?;
-        let request = self.request(
-            "initialize",
-            object,
-            Method::POST,
-            format!("/initialize/{segment}"),
-        );
-        self.transport
-            .execute(Request {
-                body: Some(body.into()),
-                ..request
-            })
-            .await?;
+        let (path, body) = match object.address() {
+            Address::Name(_) => {
+                let name_route = format!(
+                    "{}/initialize{}",
+                    route.ns,
+                    &route.object["/object".len()..]
+                );
+                (
+                    crate::object_ref::query(name_route, &route.hints, ""),
+                    state.clone(),
+                )
+            }
+            // `/initialize/{id}` takes names only; by id, a put of the entries
+            // does the same (atomic, one broadcast per key).
+            Address::Id(_) => (route.path("/storage/put", ""), json!({ "entries": state })),
+        };
+        let body = validate::body(&body, InputField::Value, validate::MAX_BODY_BYTES)?;
+        let mut request = self.request("initialize", &object, Method::POST, path);
+        request.body = Some(body.into());
+        self.transport.execute(request).await?;
         Ok(())
     }
 
     /// Calls `method` on the object with `params` and returns its result.
     /// Safe to retry: every call carries an idempotency key.
-    pub async fn call_method(&self, object: &str, method: &str, params: &Value) -> Result<Value> {
+    pub async fn call_method(
+        &self,
+        object: impl Into<ObjectRef>,
+        method: &str,
+        params: &Value,
+    ) -> Result<Value> {
         self.call_method_with(object, method, params, CallOptions::default())
             .await
     }
@@ -89,12 +116,13 @@ impl Client {
     /// [`call_method`](Self::call_method) with per-call options.
     pub async fn call_method_with(
         &self,
-        object: &str,
+        object: impl Into<ObjectRef>,
         method: &str,
         params: &Value,
         options: CallOptions,
     ) -> Result<Value> {
-        let segment = validate::object_name(object)?;
+        let object = object.into();
+        let route = self.route(&object)?;
         let method = validate::method_name(method)?;
         let key = match options.idempotency_key {
             Some(key) => idempotency::check(key)?,
@@ -103,9 +131,9 @@ impl Client {
         let body = validate::body(params, InputField::Params, validate::MAX_BODY_BYTES)?;
         let mut request = self.request(
             "call_method",
-            object,
+            &object,
             Method::POST,
-            format!("/object/{segment}/method/{method}"),
+            route.path(&format!("/method/{method}"), ""),
         );
         request.method_name = Some(method.to_owned());
         request.body = Some(body.into());
@@ -113,63 +141,47 @@ impl Client {
         if let Some(timeout) = options.timeout {
             request.timeout = timeout;
         }
-        let reply = self.transport.execute(request).await?;
-        protocol::take_field(&mut protocol::parse_object(&reply)?, "result")
+        let mut reply = self.execute_object(request).await?;
+        protocol::take_field(&mut reply, "result")
     }
 
     /// The object's whole state, as a JSON object.
-    pub async fn get_state(&self, object: &str) -> Result<Map<String, Value>> {
-        let segment = validate::object_name(object)?;
-        let reply = self
-            .transport
-            .execute(self.request(
-                "get_state",
-                object,
-                Method::GET,
-                format!("/object/{segment}/state"),
-            ))
+    pub async fn get_state(&self, object: impl Into<ObjectRef>) -> Result<Map<String, Value>> {
+        let object = object.into();
+        let path = self.route(&object)?.path("/state", "");
+        let mut reply = self
+            .execute_object(self.request("get_state", &object, Method::GET, path))
             .await?;
-        match protocol::take_field(&mut protocol::parse_object(&reply)?, "data")? {
-            Value::Object(state) => Ok(state),
-            other => Err(Error::InvalidResponse(format!(
-                "\"data\" is {}, not an object",
-                protocol::type_name(&other)
-            ))),
-        }
+        protocol::take_object(&mut reply, "data")
     }
 
     /// One key of the object's state; [`Error::NotFound`] when absent.
-    pub async fn get_state_key(&self, object: &str, key: &str) -> Result<Value> {
-        let path = key_path(object, key)?;
-        let reply = self
-            .transport
-            .execute(self.request("get_state", object, Method::GET, path))
+    pub async fn get_state_key(&self, object: impl Into<ObjectRef>, key: &str) -> Result<Value> {
+        let object = object.into();
+        let path = self.key_path(&object, key)?;
+        let mut reply = self
+            .execute_object(self.request("get_state", &object, Method::GET, path))
             .await?;
-        protocol::take_field(&mut protocol::parse_object(&reply)?, "value")
+        protocol::take_field(&mut reply, "value")
     }
 
     /// Sets one key of the object's state and broadcasts it.
-    pub async fn update_state(&self, object: &str, key: &str, value: &Value) -> Result<()> {
-        let path = key_path(object, key)?;
-        validate::body(value, InputField::Value, validate::MAX_VALUE_BYTES)?;
-        let body = serde_json::to_vec(&serde_json::json!({ "value": value }))
-            .map_err(|e| Error::invalid(InputField::Value, e.to_string()))?;
-        let request = self.request("update_state", object, Method::PUT, path);
-        self.transport
-            .execute(Request {
-                body: Some(Bytes::from(body)),
-                ..request
-            })
-            .await?;
-        Ok(())
+    pub async fn update_state(
+        &self,
+        object: impl Into<ObjectRef>,
+        key: &str,
+        value: &Value,
+    ) -> Result<()> {
+        self.put_state(object.into(), key, value, None).await
     }
 
     /// Deletes one key of the object's state (no error when it was absent)
     /// and broadcasts the deletion.
-    pub async fn delete_state(&self, object: &str, key: &str) -> Result<()> {
-        let path = key_path(object, key)?;
+    pub async fn delete_state(&self, object: impl Into<ObjectRef>, key: &str) -> Result<()> {
+        let object = object.into();
+        let path = self.key_path(&object, key)?;
         self.transport
-            .execute(self.request("delete_state", object, Method::DELETE, path))
+            .execute(self.request("delete_state", &object, Method::DELETE, path))
             .await?;
         Ok(())
     }
@@ -177,33 +189,80 @@ impl Client {
     /// Opens a WebSocket to the object. Returns once the first connection is
     /// up, or with the error that prevented it; later drops reconnect by
     /// themselves. Must be called within a tokio runtime.
-    pub async fn websocket(&self, object: &str) -> Result<WebSocket> {
-        let segment = validate::object_name(object)?;
-        WebSocket::connect(self.transport.clone(), object.to_owned(), segment).await
+    pub async fn websocket(&self, object: impl Into<ObjectRef>) -> Result<WebSocket> {
+        let object = object.into();
+        let route = self.route(&object)?;
+        WebSocket::connect(self.transport.clone(), object.label(), route).await
     }
 
-    fn request(
+    /// `PUT …/state/{key}` with an optional condition member.
+    pub(crate) async fn put_state(
+        &self,
+        object: ObjectRef,
+        key: &str,
+        value: &Value,
+        condition: Option<(&str, Value)>,
+    ) -> Result<()> {
+        let path = self.key_path(&object, key)?;
+        validate::body(value, InputField::Value, validate::MAX_VALUE_BYTES)?;
+        let mut body = Map::new();
+        body.insert("value".into(), value.clone());
+        if let Some((name, condition)) = condition {
+            body.insert(name.into(), condition);
+        }
+        let body = validate::body(
+            &Value::Object(body),
+            InputField::Value,
+            validate::MAX_BODY_BYTES,
+        )?;
+        let mut request = self.request("update_state", &object, Method::PUT, path);
+        request.body = Some(Bytes::from(body));
+        self.transport.execute(request).await?;
+        Ok(())
+    }
+
+    pub(crate) fn route(&self, object: &ObjectRef) -> Result<ObjectRoute> {
+        object.route(self.config().default_namespace.as_deref())
+    }
+
+    fn key_path(&self, object: &ObjectRef, key: &str) -> Result<String> {
+        let route = self.route(object)?;
+        Ok(route.path(&format!("/state/{}", validate::key(key)?), ""))
+    }
+
+    /// Runs a request and parses its reply as a JSON object.
+    pub(crate) async fn execute_object(&self, request: Request) -> Result<Map<String, Value>> {
+        protocol::parse_object(&self.transport.execute(request).await?)
+    }
+
+    /// A request for `object`, with this client's timeout and trace context.
+    pub(crate) fn request(
         &self,
         operation: &'static str,
-        object: &str,
+        object: &ObjectRef,
+        http_method: Method,
+        path: String,
+    ) -> Request {
+        self.request_labelled(operation, object.label(), http_method, path)
+    }
+
+    pub(crate) fn request_labelled(
+        &self,
+        operation: &'static str,
+        label: String,
         http_method: Method,
         path: String,
     ) -> Request {
         Request {
             operation,
-            object: object.to_owned(),
+            object: label,
             method_name: None,
             http_method,
             path,
             body: None,
             idempotency_key: None,
             timeout: self.config().timeout,
+            traceparent: self.traceparent.clone().unwrap_or_else(trace::generate),
         }
     }
-}
-
-fn key_path(object: &str, key: &str) -> Result<String> {
-    let object = validate::object_name(object)?;
-    let key = validate::key(key)?;
-    Ok(format!("/object/{object}/state/{key}"))
 }

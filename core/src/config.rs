@@ -35,7 +35,12 @@ pub struct Config {
     pub(crate) message_buffer: usize,
     pub(crate) pool_size: usize,
     pub(crate) event_hook: Option<HookHandle>,
+    pub(crate) default_namespace: Option<String>,
+    pub(crate) api_base_url: Url,
 }
+
+/// The Cloudflare API's v4 base URL, the default for the management API.
+pub const DEFAULT_API_BASE_URL: &str = "https://api.cloudflare.com/client/v4";
 
 /// An event hook inside a [`Config`] (its `Debug` does not print the hook).
 #[derive(Clone)]
@@ -111,6 +116,8 @@ pub struct ConfigBuilder {
     pool_size: usize,
     allow_insecure_http: bool,
     event_hook: Option<HookHandle>,
+    default_namespace: Option<String>,
+    api_base_url: String,
 }
 
 impl Default for ConfigBuilder {
@@ -131,6 +138,8 @@ impl Default for ConfigBuilder {
             pool_size: 10,
             allow_insecure_http: false,
             event_hook: None,
+            default_namespace: None,
+            api_base_url: DEFAULT_API_BASE_URL.to_owned(),
         }
     }
 }
@@ -176,6 +185,19 @@ impl ConfigBuilder {
     /// The bearer token sent as `Authorization: Bearer …`.
     pub fn api_token(mut self, token: impl Into<String>) -> Self {
         self.api_token = Some(ApiToken::new(token));
+        self
+    }
+
+    /// The namespace of objects named without one (default: `default`).
+    pub fn default_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.default_namespace = Some(namespace.into());
+        self
+    }
+
+    /// Base URL of Cloudflare's v4 REST API, for the management calls
+    /// (default: `https://api.cloudflare.com/client/v4`).
+    pub fn api_base_url(mut self, url: impl Into<String>) -> Self {
+        self.api_base_url = url.into();
         self
     }
 
@@ -238,32 +260,10 @@ impl ConfigBuilder {
                 "worker_url is not set (pass it, or set {ENV_WORKER_URL})"
             ));
         };
-        let url = match Url::parse(raw.trim()) {
-            Ok(url) => url,
-            Err(e) => return bad(format!("worker_url {raw:?} is not a valid URL: {e}")),
-        };
-        match url.scheme() {
-            "https" => {}
-            "http" if self.allow_insecure_http || is_loopback(&url) => {}
-            "http" => {
-                return bad(format!(
-                    "worker_url {raw:?} uses plain http to a host that is not loopback; \
-                     use https, or opt in with allow_insecure_http"
-                ))
-            }
-            other => {
-                return bad(format!(
-                    "worker_url {raw:?} has scheme {other:?}; use https (or http on loopback)"
-                ))
-            }
-        }
-        if url.host_str().is_none_or(str::is_empty) {
-            return bad(format!("worker_url {raw:?} has no host"));
-        }
-        if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
-            return bad(format!(
-                "worker_url {raw:?} must not hold a query, fragment or credentials"
-            ));
+        let url = check_url("worker_url", &raw, self.allow_insecure_http)?;
+        let api_base_url = check_url("api_base_url", &self.api_base_url, self.allow_insecure_http)?;
+        if let Some(ns) = &self.default_namespace {
+            crate::validate::namespace(ns)?;
         }
         if let Some(token) = &self.api_token {
             let t = token.expose();
@@ -314,8 +314,43 @@ impl ConfigBuilder {
             message_buffer: self.message_buffer,
             pool_size: self.pool_size,
             event_hook: self.event_hook,
+            default_namespace: self.default_namespace,
+            api_base_url,
         })
     }
+}
+
+/// Parses a base URL: https, or http on loopback (or anywhere with the opt-in).
+fn check_url(name: &str, raw: &str, allow_insecure_http: bool) -> Result<Url> {
+    let bad = |message: String| Err(Error::invalid(InputField::Config, message));
+    let url = match Url::parse(raw.trim()) {
+        Ok(url) => url,
+        Err(e) => return bad(format!("{name} {raw:?} is not a valid URL: {e}")),
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_insecure_http || is_loopback(&url) => {}
+        "http" => {
+            return bad(format!(
+                "{name} {raw:?} uses plain http to a host that is not loopback; \
+                 use https, or opt in with allow_insecure_http"
+            ))
+        }
+        other => {
+            return bad(format!(
+                "{name} {raw:?} has scheme {other:?}; use https (or http on loopback)"
+            ))
+        }
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return bad(format!("{name} {raw:?} has no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return bad(format!(
+            "{name} {raw:?} must not hold a query, fragment or credentials"
+        ));
+    }
+    Ok(url)
 }
 
 fn is_loopback(url: &Url) -> bool {

@@ -28,17 +28,22 @@ mod config;
 mod error;
 mod events;
 mod idempotency;
+mod object_ref;
 mod protocol;
 mod secret;
+mod trace;
 mod transport;
 pub mod validate;
 mod websocket;
 
 pub use client::{CallOptions, Client};
-pub use config::{Config, ConfigBuilder, ENV_ACCOUNT_ID, ENV_API_TOKEN, ENV_WORKER_URL};
+pub use config::{
+    Config, ConfigBuilder, DEFAULT_API_BASE_URL, ENV_ACCOUNT_ID, ENV_API_TOKEN, ENV_WORKER_URL,
+};
 pub use error::{Error, ErrorKind, InputField, Result};
 pub use events::{Event, EventHook};
 pub use idempotency::MAX_IDEMPOTENCY_KEY_BYTES;
+pub use object_ref::{Address, ObjectRef};
 pub use secret::ApiToken;
 pub use websocket::{ConnectionStatus, WebSocket};
 

@@ -67,6 +67,28 @@ pub(crate) fn take_field(map: &mut Map<String, Value>, field: &str) -> Result<Va
         .ok_or_else(|| Error::InvalidResponse(format!("reply has no \"{field}\" member")))
 }
 
+/// Takes a required member that must be a JSON object.
+pub(crate) fn take_object(map: &mut Map<String, Value>, field: &str) -> Result<Map<String, Value>> {
+    match take_field(map, field)? {
+        Value::Object(object) => Ok(object),
+        other => Err(Error::InvalidResponse(format!(
+            "\"{field}\" is {}, not an object",
+            type_name(&other)
+        ))),
+    }
+}
+
+/// Takes a required member that must be a JSON array.
+pub(crate) fn take_array(map: &mut Map<String, Value>, field: &str) -> Result<Vec<Value>> {
+    match take_field(map, field)? {
+        Value::Array(items) => Ok(items),
+        other => Err(Error::InvalidResponse(format!(
+            "\"{field}\" is {}, not an array",
+            type_name(&other)
+        ))),
+    }
+}
+
 /// The JSON type of a value, for messages.
 pub(crate) fn type_name(value: &Value) -> &'static str {
     match value {

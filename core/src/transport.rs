@@ -39,6 +39,8 @@ pub(crate) struct Request {
     pub idempotency_key: Option<String>,
     /// Time limit of each attempt.
     pub timeout: Duration,
+    /// Sent as `traceparent`.
+    pub traceparent: String,
 }
 
 /// The HTTP side of a client: a pooled reqwest client and the configuration.
@@ -155,6 +157,7 @@ impl Transport {
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.clone());
         }
+        builder = builder.header("traceparent", &request.traceparent);
         if let Some(key) = &request.idempotency_key {
             builder = builder.header("Idempotency-Key", key);
         }

@@ -60,6 +60,49 @@ pub fn method_name(method: &str) -> Result<&str> {
     Ok(method)
 }
 
+/// Checks a hex object id (64 hex digits) and returns it lowercased.
+pub fn object_id(hex: &str) -> Result<String> {
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::invalid(
+            InputField::ObjectName,
+            format!("object id {hex:?} is not 64 hex digits"),
+        ));
+    }
+    Ok(hex.to_ascii_lowercase())
+}
+
+/// Checks a namespace name: `^[a-z][a-z0-9_]{0,62}$`.
+pub fn namespace(ns: &str) -> Result<&str> {
+    let ok = ns.len() <= 63
+        && ns.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && ns
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !ok {
+        return Err(Error::invalid(
+            InputField::ObjectName,
+            format!("namespace {ns:?} must match ^[a-z][a-z0-9_]{{0,62}}$"),
+        ));
+    }
+    Ok(ns)
+}
+
+/// Checks a placement hint (jurisdiction or location): 1 to 32 of `[a-z0-9_-]`.
+pub fn hint<'a>(what: &str, value: &'a str) -> Result<&'a str> {
+    let ok = !value.is_empty()
+        && value.len() <= 32
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if !ok {
+        return Err(Error::invalid(
+            InputField::Params,
+            format!("{what} {value:?} must be 1 to 32 of a-z, 0-9, '_' and '-'"),
+        ));
+    }
+    Ok(value)
+}
+
 /// Serializes a JSON body and checks it against the worker's size limit.
 pub fn body(value: &Value, field: InputField, limit: usize) -> Result<Vec<u8>> {
     let bytes = serde_json::to_vec(value)

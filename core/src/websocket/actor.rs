@@ -19,6 +19,7 @@ use super::{Command, ConnectionStatus};
 use crate::backoff::Backoff;
 use crate::error::{Error, Result};
 use crate::events::{Emitter, Event};
+use crate::object_ref::ObjectRoute;
 use crate::protocol::{self, ServerFrame};
 use crate::transport::Transport;
 
@@ -44,7 +45,7 @@ struct PendingCall {
 pub(super) struct Actor {
     transport: Arc<Transport>,
     object: String,
-    segment: String,
+    route: ObjectRoute,
     commands: mpsc::Receiver<Command>,
     inbox: mpsc::Sender<Value>,
     status: watch::Sender<ConnectionStatus>,
@@ -63,7 +64,7 @@ impl Actor {
     pub(super) fn new(
         transport: Arc<Transport>,
         object: String,
-        segment: String,
+        route: ObjectRoute,
         commands: mpsc::Receiver<Command>,
         inbox: mpsc::Sender<Value>,
         status: watch::Sender<ConnectionStatus>,
@@ -72,7 +73,7 @@ impl Actor {
         Actor {
             transport,
             object,
-            segment,
+            route,
             commands,
             inbox,
             status,
@@ -99,7 +100,7 @@ impl Actor {
         let mut failures_before_first = 0u32;
         let mut reconnects = 0u64;
         let final_error = loop {
-            let url = handshake::socket_url(&config, &self.segment, self.last_seq);
+            let url = handshake::socket_url(&config, &self.route, self.last_seq);
             match handshake::open(&config, &url).await {
                 Ok(socket) => {
                     backoff.reset();

@@ -9,6 +9,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::object_ref::ObjectRoute;
 use crate::protocol;
 use crate::transport::MAX_RESPONSE_BYTES;
 
@@ -24,7 +25,7 @@ pub(crate) struct ConnectFailure {
 }
 
 /// The socket URL for an object, resuming after `after` when given.
-pub(crate) fn socket_url(config: &Config, segment: &str, after: Option<u64>) -> String {
+pub(crate) fn socket_url(config: &Config, route: &ObjectRoute, after: Option<u64>) -> String {
     let base = config.worker_url.as_str().trim_end_matches('/');
     let base = if let Some(rest) = base.strip_prefix("https://") {
         format!("wss://{rest}")
@@ -33,10 +34,8 @@ pub(crate) fn socket_url(config: &Config, segment: &str, after: Option<u64>) -> 
     } else {
         base.to_owned()
     };
-    match after {
-        Some(seq) => format!("{base}/object/{segment}/websocket?after={seq}"),
-        None => format!("{base}/object/{segment}/websocket"),
-    }
+    let after = after.map(|seq| format!("&after={seq}")).unwrap_or_default();
+    format!("{base}{}", route.path("/websocket", &after))
 }
 
 /// Connects once, with the bearer token when configured.

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::client::CallOptions;
 use crate::error::{Error, InputField, Result};
 use crate::idempotency;
+use crate::object_ref::ObjectRoute;
 use crate::transport::Transport;
 use crate::validate;
 
@@ -78,7 +79,7 @@ impl WebSocket {
     pub(crate) async fn connect(
         transport: Arc<Transport>,
         object: String,
-        segment: String,
+        route: ObjectRoute,
     ) -> Result<Self> {
         let config = transport.config().clone();
         let (commands_tx, commands_rx) = mpsc::channel(config.send_queue_capacity);
@@ -89,7 +90,7 @@ impl WebSocket {
         let task = actor::Actor::new(
             transport,
             object.clone(),
-            segment,
+            route,
             commands_rx,
             inbox_tx,
             status_tx,
