@@ -263,6 +263,7 @@ impl Client {
             idempotency_key: None,
             timeout: self.config().timeout,
             traceparent: self.traceparent.clone().unwrap_or_else(trace::generate),
+            base_url: None,
         }
     }
 }

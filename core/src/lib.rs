@@ -22,20 +22,27 @@
 //! # Ok(()) }
 //! ```
 
+mod alarms;
 mod backoff;
+mod batch;
 mod client;
 mod config;
 mod error;
 mod events;
 mod idempotency;
+mod management;
+mod namespaces;
 mod object_ref;
 mod protocol;
 mod secret;
+mod sql;
+mod storage;
 mod trace;
 mod transport;
 pub mod validate;
 mod websocket;
 
+pub use batch::{BatchCall, MAX_BATCH_CALLS};
 pub use client::{CallOptions, Client};
 pub use config::{
     Config, ConfigBuilder, DEFAULT_API_BASE_URL, ENV_ACCOUNT_ID, ENV_API_TOKEN, ENV_WORKER_URL,
@@ -43,8 +50,11 @@ pub use config::{
 pub use error::{Error, ErrorKind, InputField, Result};
 pub use events::{Event, EventHook};
 pub use idempotency::MAX_IDEMPOTENCY_KEY_BYTES;
+pub use management::{NamespaceInfo, NamespacePage, ObjectInfo, ObjectPage};
 pub use object_ref::{Address, ObjectRef};
 pub use secret::ApiToken;
+pub use sql::SqlResult;
+pub use storage::{Condition, ListOptions, ListPage, Lister, TxOp, MAX_BATCH_KEYS};
 pub use websocket::{ConnectionStatus, WebSocket};
 
 /// Re-exported so bindings and users name the same JSON type.

@@ -25,6 +25,22 @@ pub(crate) fn parse_error_body(body: &[u8]) -> (Option<String>, String) {
             Some(Value::String(message)) => return (None, message.clone()),
             _ => {}
         }
+        // Cloudflare's v4 API: {"success": false, "errors": [{"code", "message"}]}.
+        if let Some(Value::Array(errors)) = map.get("errors") {
+            let messages: Vec<String> = errors
+                .iter()
+                .filter_map(|e| {
+                    let message = e.get("message")?.as_str()?;
+                    Some(match e.get("code").and_then(Value::as_i64) {
+                        Some(code) => format!("{message} (code {code})"),
+                        None => message.to_owned(),
+                    })
+                })
+                .collect();
+            if !messages.is_empty() {
+                return (None, excerpt(messages.join("; ").as_bytes()));
+            }
+        }
     }
     (None, excerpt(body))
 }
@@ -172,6 +188,23 @@ pub(crate) fn decode_frame(text: &str) -> Result<ServerFrame> {
         seq,
         value: Value::Object(map),
     })
+}
+
+/// One result of a batch: `{"ok": true, "result"}` or `{"ok": false, "error"}`.
+pub(crate) fn batch_result(item: Value) -> Result<Value> {
+    match item {
+        Value::Object(mut map) => match map.get("ok").and_then(Value::as_bool) {
+            Some(true) => Ok(map.remove("result").unwrap_or(Value::Null)),
+            Some(false) => Err(remote_error(map.remove("error"))),
+            None => Err(Error::InvalidResponse(
+                "batch result has no boolean \"ok\"".into(),
+            )),
+        },
+        other => Err(Error::InvalidResponse(format!(
+            "batch result is {}",
+            type_name(&other)
+        ))),
+    }
 }
 
 /// Maps the `error` member of a `response` frame to an [`Error`].

@@ -41,6 +41,8 @@ pub(crate) struct Request {
     pub timeout: Duration,
     /// Sent as `traceparent`.
     pub traceparent: String,
+    /// Another base URL than the worker's (the management API's).
+    pub base_url: Option<String>,
 }
 
 /// The HTTP side of a client: a pooled reqwest client and the configuration.
