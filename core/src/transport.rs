@@ -145,11 +145,11 @@ impl Transport {
     }
 
     async fn attempt(&self, request: &Request) -> Result<Bytes, Failure> {
-        let url = format!(
-            "{}{}",
-            self.config.worker_url.as_str().trim_end_matches('/'),
-            request.path
-        );
+        let base = match &request.base_url {
+            Some(base) => base.as_str(),
+            None => self.config.worker_url.as_str().trim_end_matches('/'),
+        };
+        let url = format!("{base}{}", request.path);
         let mut builder = self
             .http
             .request(request.http_method.clone(), url)

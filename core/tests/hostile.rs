@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use cloudflare_durable::{Client, Config, ErrorKind, Event};
 use serde_json::json;
-use support::{next_of_type, HostileServer};
+use support::{next_of_type, HarnessServer};
 
-fn client(server: &HostileServer) -> Client {
+fn client(server: &HarnessServer) -> Client {
     Client::new(
         Config::builder()
             .worker_url(&server.url)
@@ -26,7 +26,7 @@ fn client(server: &HostileServer) -> Client {
 
 #[tokio::test]
 async fn every_bad_reply_is_a_clear_error() {
-    let server = HostileServer::start();
+    let server = HarnessServer::start("hostile_server.py", &[]);
     let client = client(&server);
     let call = |name: &'static str| {
         let client = client.clone();
@@ -57,7 +57,7 @@ async fn every_bad_reply_is_a_clear_error() {
 
 #[tokio::test]
 async fn invalid_frames_are_reported_and_skipped() {
-    let server = HostileServer::start();
+    let server = HarnessServer::start("hostile_server.py", &[]);
     let errors: Arc<Mutex<Vec<String>>> = Arc::default();
     let sink = errors.clone();
     let client = Client::new(

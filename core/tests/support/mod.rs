@@ -243,37 +243,41 @@ fn proxy(args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
-/// The harness's hostile peer (`tests/harness/hostile_server.py`); killed on drop.
-pub struct HostileServer {
+/// A helper server of the harness (`tests/harness/<script>`) started with
+/// `start --state-dir DIR [args]`, which prints its URL; stopped on drop.
+pub struct HarnessServer {
+    script: &'static str,
     state_dir: tempfile_dir::TempDir,
     pub url: String,
 }
 
-impl HostileServer {
-    pub fn start() -> Self {
+impl HarnessServer {
+    pub fn start(script: &'static str, args: &[&str]) -> Self {
         let state_dir = tempfile_dir::TempDir::new();
         let out = Command::new("python3")
-            .arg(repo_root().join("tests/harness/hostile_server.py"))
+            .arg(repo_root().join("tests/harness").join(script))
             .args(["start", "--state-dir"])
             .arg(state_dir.path())
+            .args(args)
             .output()
             .unwrap();
         assert!(
             out.status.success(),
-            "{}",
+            "{script}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        HostileServer {
+        HarnessServer {
+            script,
             url: String::from_utf8(out.stdout).unwrap().trim().into(),
             state_dir,
         }
     }
 }
 
-impl Drop for HostileServer {
+impl Drop for HarnessServer {
     fn drop(&mut self) {
         let _ = Command::new("python3")
-            .arg(repo_root().join("tests/harness/hostile_server.py"))
+            .arg(repo_root().join("tests/harness").join(self.script))
             .args(["stop", "--state-dir"])
             .arg(self.state_dir.path())
             .output();
