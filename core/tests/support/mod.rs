@@ -50,6 +50,11 @@ impl LocalWorker {
         LocalWorker { state_dir, url }
     }
 
+    /// What the worker has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.state_dir.path().join("worker.log")).unwrap_or_default()
+    }
+
     /// SIGKILLs the worker and starts it again on the same port and storage.
     pub fn restart(&self) {
         self.run("restart");
