@@ -1,1 +1,636 @@
-//! Rustler NIF exposing the core to Elixir (work in progress).
+//! Rustler NIF exposing the `cloudflare-durable` core to Elixir as
+//! `CloudflareDurable.Native`.
+//!
+//! No NIF here waits on the network: each call checks and converts its
+//! arguments, spawns the work on a process-wide tokio runtime and returns a
+//! reference at once; the result reaches the calling process as the message
+//! `{ref, result}`, sent from a tokio thread. WebSocket messages are pushed to
+//! the owning process by a tokio task, one batch per credit the process
+//! grants (`ws_ack`), so its mailbox holds at most one batch.
+
+mod convert;
+mod errors;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use cloudflare_durable::serde_json::{Map, Value};
+use cloudflare_durable::{
+    CallOptions, Client, Config, ConnectionStatus, Error, Event, EventHook, InputField, WebSocket,
+};
+use rustler::{Atom, Encoder, Env, LocalPid, NifResult, OwnedEnv, ResourceArc, Term};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinHandle;
+
+use errors::Failure;
+
+mod atoms {
+    rustler::atoms! {
+        ok,
+        messages,
+        closed,
+        cloudflare_durable_ws,
+        cloudflare_durable_event,
+        websocket_connected,
+        websocket_disconnected,
+        connecting,
+        connected,
+        disconnected,
+    }
+}
+
+/// Most messages handed to Elixir in one batch.
+const BATCH: usize = 256;
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("cloudflare-durable-nif")
+            .enable_all()
+            .build()
+            .expect("cannot start the tokio runtime of cloudflare_durable_nif")
+    })
+}
+
+/// A core client, shared by every Elixir call with the same configuration.
+pub struct ClientRes {
+    client: Client,
+}
+
+#[rustler::resource_impl]
+impl rustler::Resource for ClientRes {}
+
+/// A live WebSocket. Dropping the last Elixir reference closes it.
+pub struct SocketRes {
+    id: u64,
+    socket: Arc<WebSocket>,
+    credits: Arc<Semaphore>,
+    reader: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[rustler::resource_impl]
+impl rustler::Resource for SocketRes {}
+
+impl Drop for SocketRes {
+    fn drop(&mut self) {
+        if let Ok(mut reader) = self.reader.lock() {
+            if let Some(task) = reader.take() {
+                task.abort();
+            }
+        }
+        let socket = self.socket.clone();
+        runtime().spawn(async move { socket.close().await });
+    }
+}
+
+/// What a successful operation hands back.
+enum Reply {
+    Ok,
+    Value(Value),
+    Object(Map<String, Value>),
+    Socket(ResourceArc<SocketRes>),
+}
+
+fn encode_outcome<'a>(env: Env<'a>, outcome: Result<Reply, Failure>) -> Term<'a> {
+    match outcome {
+        Ok(Reply::Ok) => atoms::ok().encode(env),
+        Ok(Reply::Value(value)) => (atoms::ok(), convert::json_to_term(env, &value)).encode(env),
+        Ok(Reply::Object(object)) => {
+            (atoms::ok(), convert::object_to_term(env, &object)).encode(env)
+        }
+        Ok(Reply::Socket(socket)) => {
+            let id = socket.id;
+            (atoms::ok(), socket, id).encode(env)
+        }
+        Err(failure) => failure.error_tuple(env),
+    }
+}
+
+/// Spawns `work` and returns the reference its `{ref, result}` reply will carry.
+fn spawn_reply<'a, F>(env: Env<'a>, deadline: Option<Duration>, work: F) -> Term<'a>
+where
+    F: Future<Output = Result<Reply, Failure>> + Send + 'static,
+{
+    let pid = env.pid();
+    let reference = env.make_ref();
+    let mut owned = OwnedEnv::new();
+    let saved = owned.save(reference);
+    runtime().spawn(async move {
+        // The work runs in its own task so that a panic becomes an error
+        // reply instead of a caller left waiting.
+        let inner = runtime().spawn(async move {
+            match deadline {
+                Some(limit) => tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+                    Err(Failure::from(Error::Timeout(format!(
+                        "no result within {} ms",
+                        limit.as_millis()
+                    ))))
+                }),
+                None => work.await,
+            }
+        });
+        let outcome = match inner.await {
+            Ok(outcome) => outcome,
+            Err(e) => Err(Failure::internal(format!("the operation failed: {e}"))),
+        };
+        let _ = owned.send_and_clear(&pid, |env| (saved.load(env), encode_outcome(env, outcome)));
+    });
+    reference.encode(env)
+}
+
+fn text(term: Term, field: InputField, what: &str) -> Result<String, Failure> {
+    let binary: rustler::Binary = term
+        .decode()
+        .map_err(|_| Failure::invalid(field, format!("{what} must be a string")))?;
+    std::str::from_utf8(binary.as_slice())
+        .map(str::to_owned)
+        .map_err(|_| Failure::invalid(field, format!("{what} is not valid UTF-8")))
+}
+
+fn json(term: Term, field: InputField, root: &str) -> Result<Value, Failure> {
+    convert::term_to_json(term, root).map_err(|e| Failure::invalid(field, e.0))
+}
+
+fn deadline(term: Term) -> Result<Option<Duration>, Failure> {
+    if term.is_atom() {
+        return Ok(None);
+    }
+    term.decode::<u64>()
+        .map(|ms| Some(Duration::from_millis(ms.max(1))))
+        .map_err(|_| {
+            Failure::invalid(
+                InputField::Config,
+                "timeout must be a non-negative integer (ms)",
+            )
+        })
+}
+
+/// Runs a NIF body that may fail before spawning anything: the failure is
+/// returned as `{:error, detail}` at once.
+fn checked<'a>(env: Env<'a>, body: impl FnOnce() -> Result<Term<'a>, Failure>) -> Term<'a> {
+    body().unwrap_or_else(|failure| failure.error_tuple(env))
+}
+
+// ---------------------------------------------------------------- clients
+
+/// Forwards the core's WebSocket events to one process, from a tokio task.
+struct PidHook {
+    events: mpsc::UnboundedSender<Event>,
+}
+
+impl EventHook for PidHook {
+    fn on_event(&self, event: &Event) {
+        let wanted = match event {
+            Event::WebSocketConnected { .. } | Event::WebSocketDisconnected { .. } => true,
+            Event::Error { operation, .. } => *operation == "websocket",
+            _ => false,
+        };
+        if wanted {
+            let _ = self.events.send(event.clone());
+        }
+    }
+}
+
+fn event_term<'a>(env: Env<'a>, event: &Event) -> Option<Term<'a>> {
+    let payload = match event {
+        Event::WebSocketConnected { object, reconnects } => {
+            (atoms::websocket_connected(), object.as_str(), *reconnects).encode(env)
+        }
+        Event::WebSocketDisconnected {
+            object,
+            reason,
+            will_reconnect,
+        } => (
+            atoms::websocket_disconnected(),
+            object.as_str(),
+            reason.as_str(),
+            *will_reconnect,
+        )
+            .encode(env),
+        Event::Error {
+            object,
+            operation,
+            kind,
+            message,
+        } => {
+            let reason = Failure::from_kind(*kind, message).to_term(env);
+            (
+                rustler::types::atom::error(),
+                object.as_str(),
+                *operation,
+                reason,
+            )
+                .encode(env)
+        }
+        _ => return None,
+    };
+    Some((atoms::cloudflare_durable_event(), payload).encode(env))
+}
+
+fn opt<'a, T: rustler::Decoder<'a>>(
+    map: Term<'a>,
+    key: &str,
+    expected: &str,
+) -> Result<Option<T>, Failure> {
+    let env = map.get_env();
+    let atom = Atom::from_str(env, key)
+        .map_err(|_| Failure::invalid(InputField::Config, format!("bad option name {key}")))?;
+    match map.map_get(atom) {
+        Err(_) => Ok(None),
+        Ok(value) if value == rustler::types::atom::nil().to_term(env) => Ok(None),
+        Ok(value) => value
+            .decode::<T>()
+            .map(Some)
+            .map_err(|_| Failure::invalid(InputField::Config, format!("{key} must be {expected}"))),
+    }
+}
+
+fn build_config(options: Term) -> Result<Config, Failure> {
+    if !options.is_map() {
+        return Err(Failure::invalid(
+            InputField::Config,
+            "options must be a map",
+        ));
+    }
+    let mut builder = Config::builder();
+    if let Some(url) = opt::<String>(options, "worker_url", "a string")? {
+        builder = builder.worker_url(url);
+    }
+    if let Some(id) = opt::<String>(options, "account_id", "a string")? {
+        builder = builder.account_id(id);
+    }
+    if let Some(token) = opt::<String>(options, "api_token", "a string")? {
+        builder = builder.api_token(token);
+    }
+    let ms = "a non-negative integer (milliseconds)";
+    let count = "a positive integer";
+    if let Some(v) = opt::<u64>(options, "timeout", ms)? {
+        builder = builder.timeout(Duration::from_millis(v));
+    }
+    if let Some(v) = opt::<u32>(options, "retry_count", "a non-negative integer")? {
+        builder = builder.retry_count(v);
+    }
+    if let Some(v) = opt::<u64>(options, "retry_delay", ms)? {
+        builder = builder.retry_delay(Duration::from_millis(v));
+    }
+    if let Some(v) = opt::<u64>(options, "websocket_reconnect_delay", ms)? {
+        builder = builder.websocket_reconnect_delay(Duration::from_millis(v));
+    }
+    if let Some(v) = opt::<u64>(options, "websocket_max_reconnect_delay", ms)? {
+        builder = builder.websocket_max_reconnect_delay(Duration::from_millis(v));
+    }
+    if let Some(v) = opt::<u64>(options, "heartbeat_interval", ms)? {
+        builder = builder.heartbeat_interval(Duration::from_millis(v));
+    }
+    if let Some(v) = opt::<u64>(options, "heartbeat_timeout", ms)? {
+        builder = builder.heartbeat_timeout(Duration::from_millis(v));
+    }
+    if let Some(v) = opt::<usize>(options, "pool_size", count)? {
+        builder = builder.pool_size(v);
+    }
+    if let Some(v) = opt::<usize>(options, "send_queue_capacity", count)? {
+        builder = builder.send_queue_capacity(v);
+    }
+    if let Some(v) = opt::<usize>(options, "message_buffer", count)? {
+        builder = builder.message_buffer(v);
+    }
+    if let Some(v) = opt::<bool>(options, "allow_insecure_http", "a boolean")? {
+        builder = builder.allow_insecure_http(v);
+    }
+    if let Some(pid) = opt::<LocalPid>(options, "event_pid", "a pid")? {
+        let (events, mut inbox) = mpsc::unbounded_channel::<Event>();
+        runtime().spawn(async move {
+            let mut owned = OwnedEnv::new();
+            while let Some(event) = inbox.recv().await {
+                let sent = owned.send_and_clear(&pid, |env| {
+                    event_term(env, &event).unwrap_or_else(|| atoms::ok().encode(env))
+                });
+                if sent.is_err() {
+                    break;
+                }
+            }
+        });
+        builder = builder.event_hook(Arc::new(PidHook { events }));
+    }
+    builder.build().map_err(Failure::from)
+}
+
+/// Builds a client from an options map (milliseconds for durations);
+/// `{:ok, client}` or `{:error, detail}`. Does no I/O.
+#[rustler::nif]
+fn new_client<'a>(env: Env<'a>, options: Term<'a>) -> Term<'a> {
+    checked(env, || {
+        let config = build_config(options)?;
+        let client = Client::new(config).map_err(Failure::from)?;
+        Ok((atoms::ok(), ResourceArc::new(ClientRes { client })).encode(env))
+    })
+}
+
+// ---------------------------------------------------------------- HTTP
+
+#[rustler::nif]
+fn initialize<'a>(
+    env: Env<'a>,
+    client: ResourceArc<ClientRes>,
+    object: Term<'a>,
+    state: Term<'a>,
+    timeout: Term<'a>,
+) -> Term<'a> {
+    checked(env, || {
+        let object = text(object, InputField::ObjectName, "object id")?;
+        let state = json(state, InputField::Value, "data")?;
+        let limit = deadline(timeout)?;
+        let client = client.client.clone();
+        Ok(spawn_reply(env, limit, async move {
+            client.initialize(&object, &state).await?;
+            Ok(Reply::Ok)
+        }))
+    })
+}
+
+#[rustler::nif]
+fn call_method<'a>(
+    env: Env<'a>,
+    client: ResourceArc<ClientRes>,
+    object: Term<'a>,
+    method: Term<'a>,
+    params: Term<'a>,
+    timeout: Term<'a>,
+    idempotency_key: Term<'a>,
+) -> Term<'a> {
+    checked(env, || {
+        let object = text(object, InputField::ObjectName, "object id")?;
+        let method = text(method, InputField::MethodName, "method name")?;
+        let params = json(params, InputField::Params, "params")?;
+        let limit = deadline(timeout)?;
+        let key = if idempotency_key.is_atom() {
+            None
+        } else {
+            Some(text(
+                idempotency_key,
+                InputField::Params,
+                "idempotency_key",
+            )?)
+        };
+        let client = client.client.clone();
+        let options = CallOptions {
+            idempotency_key: key,
+            timeout: limit,
+        };
+        Ok(spawn_reply(env, limit, async move {
+            let result = client
+                .call_method_with(&object, &method, &params, options)
+                .await?;
+            Ok(Reply::Value(result))
+        }))
+    })
+}
+
+#[rustler::nif]
+fn get_state<'a>(
+    env: Env<'a>,
+    client: ResourceArc<ClientRes>,
+    object: Term<'a>,
+    timeout: Term<'a>,
+) -> Term<'a> {
+    checked(env, || {
+        let object = text(object, InputField::ObjectName, "object id")?;
+        let limit = deadline(timeout)?;
+        let client = client.client.clone();
+        Ok(spawn_reply(env, limit, async move {
+            Ok(Reply::Object(client.get_state(&object).await?))
+        }))
+    })
+}
+
+#[rustler::nif]
+fn get_state_key<'a>(
+    env: Env<'a>,
+    client: ResourceArc<ClientRes>,
+    object: Term<'a>,
+    key: Term<'a>,
+    timeout: Term<'a>,
+) -> Term<'a> {
+    checked(env, || {
+        let object = text(object, InputField::ObjectName, "object id")?;
+        let key = text(key, InputField::Key, "key")?;
+        let limit = deadline(timeout)?;
+        let client = client.client.clone();
+        Ok(spawn_reply(env, limit, async move {
+            Ok(Reply::Value(client.get_state_key(&object, &key).await?))
+        }))
+    })
+}
+
+#[rustler::nif]
+fn update_state<'a>(
+    env: Env<'a>,
+    client: ResourceArc<ClientRes>,
+    object: Term<'a>,
+    key: Term<'a>,
+    value: Term<'a>,
+    timeout: Term<'a>,
+) -> Term<'a> {
+    checked(env, || {
+        let object = text(object, InputField::ObjectName, "object id")?;
+        let key = text(key, InputField::Key, "key")?;
+        let value = json(value, InputField::Value, "value")?;
+        let limit = deadline(timeout)?;
+        let client = client.client.clone();
+        Ok(spawn_reply(env, limit, async move {
+            client.update_state(&object, &key, &value).await?;
+            Ok(Reply::Ok)
+        }))
+    })
+}
+
+#[rustler::nif]
+fn delete_state<'a>(
+    env: Env<'a>,
+    client: ResourceArc<ClientRes>,
+    object: Term<'a>,
+    key: Term<'a>,
+    timeout: Term<'a>,
+) -> Term<'a> {
+    checked(env, || {
+        let object = text(object, InputField::ObjectName, "object id")?;
+        let key = text(key, InputField::Key, "key")?;
+        let limit = deadline(timeout)?;
+        let client = client.client.clone();
+        Ok(spawn_reply(env, limit, async move {
+            client.delete_state(&object, &key).await?;
+            Ok(Reply::Ok)
+        }))
+    })
+}
+
+// ---------------------------------------------------------------- WebSocket
+
+/// Opens a WebSocket; replies `{ref, {:ok, socket, id}}` to the caller, which
+/// then receives `{:cloudflare_durable_ws, id, {:messages, list}}` (one per
+/// credit granted with `ws_ack/1`, none before the first) and finally
+/// `{:cloudflare_durable_ws, id, {:closed, nil | detail}}`.
+#[rustler::nif]
+fn ws_open<'a>(
+    env: Env<'a>,
+    client: ResourceArc<ClientRes>,
+    object: Term<'a>,
+    timeout: Term<'a>,
+) -> Term<'a> {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    checked(env, || {
+        let object = text(object, InputField::ObjectName, "object id")?;
+        let limit = deadline(timeout)?;
+        let client = client.client.clone();
+        let pid = env.pid();
+        Ok(spawn_reply(env, limit, async move {
+            let socket = Arc::new(client.websocket(&object).await?);
+            let credits = Arc::new(Semaphore::new(0));
+            let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+            // The reader starts before the reply is sent, so that the resource
+            // (whose drop stops it) always knows it.
+            let reader = runtime().spawn(read_loop(pid, id, socket.clone(), credits.clone()));
+            Ok(Reply::Socket(ResourceArc::new(SocketRes {
+                id,
+                socket,
+                credits,
+                reader: Mutex::new(Some(reader)),
+            })))
+        }))
+    })
+}
+
+async fn read_loop(pid: LocalPid, id: u64, socket: Arc<WebSocket>, credits: Arc<Semaphore>) {
+    let mut owned = OwnedEnv::new();
+    loop {
+        match credits.acquire().await {
+            Ok(permit) => permit.forget(),
+            Err(_) => return,
+        }
+        let outcome = socket.next_batch(BATCH).await;
+        let sent = owned.send_and_clear(&pid, |env| {
+            let payload = match &outcome {
+                Ok(batch) if !batch.is_empty() => {
+                    let items: Vec<Term> = batch
+                        .iter()
+                        .map(|m| convert::json_to_term(env, m))
+                        .collect();
+                    (atoms::messages(), items).encode(env)
+                }
+                Ok(_) => (atoms::closed(), rustler::types::atom::nil()).encode(env),
+                Err(error) => (atoms::closed(), Failure::from(error).to_term(env)).encode(env),
+            };
+            (atoms::cloudflare_durable_ws(), id, payload)
+        });
+        let ended = !matches!(&outcome, Ok(batch) if !batch.is_empty());
+        if ended || sent.is_err() {
+            return;
+        }
+    }
+}
+
+/// Grants the reader one more batch.
+#[rustler::nif]
+fn ws_ack(socket: ResourceArc<SocketRes>) -> Atom {
+    socket.credits.add_permits(1);
+    atoms::ok()
+}
+
+/// Sends a message (a term, or a binary holding JSON text); replies `:ok`.
+#[rustler::nif]
+fn ws_send<'a>(env: Env<'a>, socket: ResourceArc<SocketRes>, message: Term<'a>) -> Term<'a> {
+    checked(env, || {
+        let value = if message.is_binary() {
+            let raw = text(message, InputField::Value, "message")?;
+            cloudflare_durable::serde_json::from_str::<Value>(&raw).map_err(|e| {
+                Failure::invalid(
+                    InputField::Value,
+                    format!("message: a binary message must hold JSON text ({e})"),
+                )
+            })?
+        } else {
+            json(message, InputField::Value, "message")?
+        };
+        let socket = socket.socket.clone();
+        Ok(spawn_reply(env, None, async move {
+            socket.send(&value).await?;
+            Ok(Reply::Ok)
+        }))
+    })
+}
+
+/// Calls a method over the socket; replies `{:ok, result}`.
+#[rustler::nif]
+fn ws_call<'a>(
+    env: Env<'a>,
+    socket: ResourceArc<SocketRes>,
+    method: Term<'a>,
+    params: Term<'a>,
+    timeout: Term<'a>,
+) -> Term<'a> {
+    checked(env, || {
+        let method = text(method, InputField::MethodName, "method name")?;
+        let params = json(params, InputField::Params, "params")?;
+        let limit = deadline(timeout)?;
+        let socket = socket.socket.clone();
+        let options = CallOptions {
+            idempotency_key: None,
+            timeout: limit,
+        };
+        Ok(spawn_reply(env, None, async move {
+            Ok(Reply::Value(
+                socket.call_with(&method, &params, options).await?,
+            ))
+        }))
+    })
+}
+
+/// Closes the socket (code 1000); replies `:ok` once the connection task ended.
+#[rustler::nif]
+fn ws_close(env: Env, socket: ResourceArc<SocketRes>) -> Term {
+    let socket = socket.socket.clone();
+    spawn_reply(env, None, async move {
+        socket.close().await;
+        Ok(Reply::Ok)
+    })
+}
+
+/// The socket's status: `:connecting`, `:connected`, `:disconnected`
+/// (reconnecting) or `:closed`.
+#[rustler::nif]
+fn ws_status(socket: ResourceArc<SocketRes>) -> Atom {
+    match socket.socket.status() {
+        ConnectionStatus::Connecting => atoms::connecting(),
+        ConnectionStatus::Connected => atoms::connected(),
+        ConnectionStatus::Reconnecting => atoms::disconnected(),
+        ConnectionStatus::Closed => atoms::closed(),
+    }
+}
+
+// ---------------------------------------------------------------- JSON
+
+/// Decodes JSON text into a term (maps with string keys, `null` as `nil`).
+#[rustler::nif(schedule = "DirtyCpu")]
+fn json_decode<'a>(env: Env<'a>, text: rustler::Binary<'a>) -> NifResult<Term<'a>> {
+    Ok(
+        match cloudflare_durable::serde_json::from_slice::<Value>(text.as_slice()) {
+            Ok(value) => (atoms::ok(), convert::json_to_term(env, &value)).encode(env),
+            Err(e) => (rustler::types::atom::error(), e.to_string()).encode(env),
+        },
+    )
+}
+
+/// Encodes a term as JSON text with the same rules as every request body.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn json_encode<'a>(env: Env<'a>, term: Term<'a>) -> Term<'a> {
+    match convert::term_to_json(term, "term") {
+        Ok(value) => (atoms::ok(), value.to_string()).encode(env),
+        Err(e) => Failure::invalid(InputField::Params, e.0).error_tuple(env),
+    }
+}
+
+rustler::init!("Elixir.CloudflareDurable.Native");

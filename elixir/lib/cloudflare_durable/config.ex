@@ -1,0 +1,117 @@
+defmodule CloudflareDurable.Config do
+  @moduledoc """
+  Resolves the effective configuration of a call and caches one native client
+  per distinct configuration (in `:persistent_term`), so calls share
+  connection pools instead of building a client each time.
+
+  Precedence, per key: the call's `opts`, then `config :cloudflare_durable,
+  …`, then (for the first three) the environment variables
+  `CLOUDFLARE_WORKER_URL`, `CLOUDFLARE_ACCOUNT_ID`, `CLOUDFLARE_API_TOKEN`.
+
+  Keys (times in milliseconds): `:worker_url`, `:account_id`, `:api_token`,
+  `:timeout` (default 30000), `:retry_count` (3), `:retry_delay` (500),
+  `:websocket_reconnect_delay` (1000), `:websocket_max_reconnect_delay`
+  (30000), `:heartbeat_interval` (15000), `:heartbeat_timeout` (10000),
+  `:pool_size` (10), `:send_queue_capacity` (1024), `:message_buffer` (4096),
+  `:allow_insecure_http` (false; plain `http` is always allowed on loopback).
+
+  A `:timeout` given in a call's `opts` bounds that call as a whole without
+  building another client; one from the application configuration is also
+  the client's per-attempt limit.
+  """
+
+  alias CloudflareDurable.Native
+
+  @client_keys [
+    :worker_url,
+    :account_id,
+    :api_token,
+    :timeout,
+    :retry_count,
+    :retry_delay,
+    :websocket_reconnect_delay,
+    :websocket_max_reconnect_delay,
+    :heartbeat_interval,
+    :heartbeat_timeout,
+    :pool_size,
+    :send_queue_capacity,
+    :message_buffer,
+    :allow_insecure_http
+  ]
+
+  @env [
+    worker_url: "CLOUDFLARE_WORKER_URL",
+    account_id: "CLOUDFLARE_ACCOUNT_ID",
+    api_token: "CLOUDFLARE_API_TOKEN"
+  ]
+
+  @default_timeout 30_000
+
+  @doc """
+  The native client and the time limit (ms) for a call with `opts`, or the
+  error detail (for example a missing worker URL: reason `:invalid_config`).
+  """
+  @spec client(keyword()) :: {:ok, Native.client(), pos_integer()} | {:error, tuple()}
+  def client(opts) do
+    app = Application.get_all_env(:cloudflare_durable)
+    base_opts = Keyword.delete(opts, :timeout)
+
+    options =
+      Enum.reduce(@client_keys, %{}, fn key, acc ->
+        case value(key, base_opts, app) do
+          nil -> acc
+          value -> Map.put(acc, key, value)
+        end
+      end)
+
+    options =
+      case Process.whereis(CloudflareDurable.Events) do
+        nil -> options
+        pid -> Map.put(options, :event_pid, pid)
+      end
+
+    timeout = Keyword.get(opts, :timeout) || Keyword.get(app, :timeout) || @default_timeout
+
+    if is_integer(timeout) and timeout > 0 do
+      with {:ok, client} <- cached(options), do: {:ok, client, timeout}
+    else
+      {:error,
+       {:invalid_config, "invalid_input", "timeout must be a positive integer (ms)", nil, nil}}
+    end
+  end
+
+  defp value(key, opts, app) do
+    case Keyword.fetch(opts, key) do
+      {:ok, value} when not is_nil(value) -> value
+      _ -> Keyword.get(app, key) || env(key)
+    end
+  end
+
+  defp env(key) do
+    case Keyword.fetch(@env, key) do
+      {:ok, name} ->
+        case System.get_env(name) do
+          "" -> nil
+          value -> value
+        end
+
+      :error ->
+        nil
+    end
+  end
+
+  defp cached(options) do
+    key = {__MODULE__, options}
+
+    case :persistent_term.get(key, nil) do
+      nil ->
+        with {:ok, client} <- Native.new_client(options) do
+          :persistent_term.put(key, client)
+          {:ok, client}
+        end
+
+      client ->
+        {:ok, client}
+    end
+  end
+end
