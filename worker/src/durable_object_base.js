@@ -3,10 +3,24 @@
 // forwards, stores the user's state, runs Hibernation-API WebSockets,
 // numbers every broadcast with a persisted `seq`, keeps the last 1,000
 // broadcasts for resume, and remembers idempotency keys (swept by an alarm).
+// The storage, alarm and SQL routes live in storage_routes.js, alarms.js and
+// sql.js; this class routes to them and owns the commit/broadcast path.
 
 import { DurableObject } from "cloudflare:workers";
-import { DurableError, asDurableError, errorResponse, invalidInput, jsonResponse, notFound } from "./errors.js";
-import { checkIdempotencyKey, checkKey, checkMethod, checkValue, isObject } from "./validate.js";
+import { USER_ALARM, alarmTimeOf, rearm, userAlarm } from "./alarms.js";
+import { DurableError, asDurableError, conflict, errorResponse, invalidInput, jsonResponse, notFound } from "./errors.js";
+import { runSql } from "./sql.js";
+import { storageRoute } from "./storage_routes.js";
+import {
+  checkIdempotencyKey,
+  checkKey,
+  checkList,
+  checkMethod,
+  checkValue,
+  deepEqual,
+  isObject,
+  traceparentOf,
+} from "./validate.js";
 
 // Storage layout: every key starts with a one-letter prefix, so the user's
 // state (`s:`) never mixes with bookkeeping.
@@ -17,6 +31,7 @@ const IDEM = "i:"; // i:<idempotency key> -> {method, json, at}
 const IDEM_BY_TIME = "j:"; // j:<at, 16 digits>:<key> -> key, for the sweep
 const TEST_COUNT = "t:"; // t:<idempotency key> -> runs (TEST_HOOKS only)
 const SEQ_KEY = "m:seq"; // last broadcast's seq
+// m:alarm -> the user's alarm time (alarms.js)
 
 /** How many broadcasts are kept for resume. */
 export const LOG_SIZE = 1000;
@@ -28,6 +43,8 @@ const RESERVED_TYPES = new Set(["init", "update", "response", "resync", "error",
 const HOOKS = new Set(["constructor", "fetch", "alarm", "webSocketMessage", "webSocketClose", "webSocketError"]);
 /** KV batch operations take at most 128 keys. */
 const BATCH = 128;
+/** Calls per `…/batch` request. */
+const MAX_BATCH_CALLS = 64;
 
 const pad = (n) => String(n).padStart(16, "0");
 
@@ -61,14 +78,14 @@ export class DurableObjectBase extends DurableObject {
   async setState(key, value) {
     checkKey(key);
     checkValue(value);
-    const [seq] = await this.#commit({ [key]: value }, [], []);
+    const [seq] = await this.#commit([{ key, value }], []);
     return seq;
   }
 
   /** Delete one state key and broadcast a `deleted` update. Returns the seq. */
   async deleteState(key) {
     checkKey(key);
-    const [seq] = await this.#commit({}, [key], []);
+    const [seq] = await this.#commit([{ key, deleted: true }], []);
     return seq;
   }
 
@@ -79,7 +96,7 @@ export class DurableObjectBase extends DurableObject {
     }
     if (RESERVED_TYPES.has(event.type)) throw invalidInput(`event type '${event.type}' is reserved`);
     checkValue(event, "event");
-    const [seq] = await this.#commit({}, [], [event]);
+    const [seq] = await this.#commit([], [event]);
     return seq;
   }
 
@@ -128,6 +145,7 @@ export class DurableObjectBase extends DurableObject {
         return this.#initialize(await request.json());
       }
       if (segs[0] === "method" && segs.length === 2 && method === "POST") {
+        this.#logTrace(request, `method ${segs[1]}`);
         const idem = request.headers.get("Idempotency-Key");
         const { result, replayed } = await this.#invoke(segs[1], await request.json(), idem, {});
         return jsonResponse({ result }, 200, replayed ? { "Idempotency-Replayed": "true" } : {});
@@ -141,6 +159,20 @@ export class DurableObjectBase extends DurableObject {
       if (segs[0] === "websocket" && method === "GET") {
         return await this.#connect(url.searchParams.get("after"));
       }
+      if (segs[0] === "storage" && segs.length === 2) {
+        const body = method === "POST" ? await request.json() : null;
+        return jsonResponse(await storageRoute(this.#storageHost(), method, segs[1], body, url.searchParams));
+      }
+      if (segs[0] === "alarm" && segs.length === 1) {
+        return jsonResponse(await this.#alarmRoute(method, request));
+      }
+      if (segs[0] === "sql" && segs.length === 1 && method === "POST") {
+        return jsonResponse(runSql(this.ctx.storage, this.constructor.sql, await request.json()));
+      }
+      if (segs[0] === "batch" && segs.length === 1 && method === "POST") {
+        this.#logTrace(request, "batch");
+        return jsonResponse(await this.#batch(await request.json()));
+      }
       throw notFound(`no object route ${method} ${url.pathname}`);
     } catch (err) {
       return errorResponse(err);
@@ -153,7 +185,7 @@ export class DurableObjectBase extends DurableObject {
       checkKey(key);
       checkValue(state[key], `value of '${key}'`);
     }
-    await this.#commit(state, [], []);
+    await this.#commit(keys.map((key) => ({ key, value: state[key] })), []);
     return jsonResponse({ success: true });
   }
 
@@ -164,7 +196,9 @@ export class DurableObjectBase extends DurableObject {
       return jsonResponse({ key, value });
     }
     if (method === "PUT") {
-      await this.setState(key, await request.json());
+      const body = await request.json();
+      await this.#checkCondition(key, body);
+      await this.setState(key, body.value);
       return jsonResponse({ success: true, key });
     }
     if (method === "DELETE") {
@@ -172,6 +206,57 @@ export class DurableObjectBase extends DurableObject {
       return jsonResponse({ success: true, key });
     }
     throw notFound(`no object route ${method} /state/{key}`);
+  }
+
+  /**
+   * A conditional PUT: `if_absent: true` needs the key absent, `if_equals`
+   * needs its value deeply equal. Nothing can run between this read and the
+   * write that follows (the input gate), so a lost race is a clean 409.
+   */
+  async #checkCondition(key, body) {
+    const ifEquals = Object.hasOwn(body, "if_equals");
+    if (!ifEquals && body.if_absent !== true) return;
+    const current = await this.getState(key);
+    if (body.if_absent === true && current !== undefined) {
+      throw conflict(`key '${key}' exists, so it is not absent (if_absent)`);
+    }
+    if (ifEquals && current === undefined) throw conflict(`key '${key}' is absent, so it is not equal to if_equals`);
+    if (ifEquals && !deepEqual(current, body.if_equals)) {
+      throw conflict(`the current value of '${key}' is not equal to if_equals`);
+    }
+  }
+
+  /** What storage_routes.js needs: storage, the state prefix and the commit path. */
+  #storageHost() {
+    return {
+      storage: this.ctx.storage,
+      prefix: STATE,
+      commit: (changes, events, removals) => this.#commit(changes, events, removals),
+    };
+  }
+
+  /** GET / PUT / DELETE …/alarm: the user's alarm, kept apart from the sweep's. */
+  async #alarmRoute(method, request) {
+    const storage = this.ctx.storage;
+    if (method === "GET") return { time: await userAlarm(storage) };
+    if (method === "PUT") {
+      const time = alarmTimeOf(await request.json());
+      await storage.put(USER_ALARM, time);
+      await rearm(storage, await this.#nextSweepAt());
+      return { success: true, time };
+    }
+    if (method === "DELETE") {
+      await storage.delete(USER_ALARM);
+      await rearm(storage, await this.#nextSweepAt());
+      return { success: true };
+    }
+    throw notFound(`no object route ${method} /alarm`);
+  }
+
+  /** Log the request's traceparent (if any) with what the object runs. */
+  #logTrace(request, what) {
+    const trace = traceparentOf(request);
+    if (trace) console.log(`object ${this.constructor.name} ${what} traceparent=${trace}`);
   }
 
   /** The user's state as an object (null prototype: any key is safe). */
@@ -185,25 +270,32 @@ export class DurableObjectBase extends DurableObject {
   // ---- broadcasts ------------------------------------------------------
 
   /**
-   * Atomically write state keys, delete state keys and log the broadcasts
-   * they cause (an `update` per key, then `events`), bump `seq`, and send
-   * the frames to every socket. Returns the seqs used.
+   * Atomically apply state `changes` (`{key, value}` or `{key, deleted:
+   * true}`, in order), remove the raw storage keys `removals`, and log the
+   * broadcasts they cause (an `update` per change, then `events`); bump
+   * `seq` and send the frames to every socket. Returns the seqs used.
    */
-  async #commit(writes, deletes, events) {
+  async #commit(changes, events, removals = []) {
     const now = Date.now();
     const frames = [];
-    const puts = {};
-    for (const [key, value] of Object.entries(writes)) {
-      puts[STATE + key] = value;
-      frames.push({ type: "update", key, value, timestamp: now });
-    }
-    for (const key of deletes) {
-      frames.push({ type: "update", key, value: null, deleted: true, timestamp: now });
+    const net = new Map(); // key -> last change, so the storage write is the net effect
+    for (const change of changes) {
+      net.set(change.key, change);
+      frames.push(
+        change.deleted
+          ? { type: "update", key: change.key, value: null, deleted: true, timestamp: now }
+          : { type: "update", key: change.key, value: change.value, timestamp: now },
+      );
     }
     for (const event of events) frames.push({ ...event });
+    const puts = {};
+    removals = [...removals];
+    for (const [key, change] of net) {
+      if (change.deleted) removals.push(STATE + key);
+      else puts[STATE + key] = change.value;
+    }
 
     const first = this.#seq + 1;
-    const removals = deletes.map((key) => STATE + key);
     for (const frame of frames) {
       frame.seq = ++this.#seq;
       puts[LOG + pad(frame.seq)] = frame;
@@ -411,38 +503,86 @@ export class DurableObjectBase extends DurableObject {
     }
   }
 
+  /**
+   * `{"calls": [{"method", "params", "idempotency_key"?}, …]}` (1-64): run
+   * the calls in order; each gets `{"ok": true, "result"}` (plus `replayed`)
+   * or `{"ok": false, "error"}`, and a failure does not stop the next call.
+   */
+  async #batch(body) {
+    const calls = checkList(isObject(body) ? body.calls : undefined, "calls", MAX_BATCH_CALLS);
+    const results = [];
+    for (const call of calls) {
+      try {
+        if (!isObject(call)) throw invalidInput("each call must be a JSON object");
+        checkMethod(call.method);
+        const idem = call.idempotency_key ?? null;
+        if (idem !== null) checkIdempotencyKey(idem);
+        const { result, replayed } = await this.#invoke(call.method, call.params ?? null, idem, {});
+        results.push({ ok: true, result: result ?? null, ...(replayed ? { replayed: true } : {}) });
+      } catch (err) {
+        results.push({ ok: false, error: asDurableError(err).toJSON() });
+      }
+    }
+    return { results };
+  }
+
   async #remember(idem, method, result) {
     const at = Date.now();
     const json = JSON.stringify(result ?? null);
     const storage = this.ctx.storage;
     await storage.put({ [IDEM + idem]: { method, json, at }, [`${IDEM_BY_TIME}${pad(at)}:${idem}`]: idem });
-    if ((await storage.getAlarm()) === null) await storage.setAlarm(at + IDEMPOTENCY_TTL_MS + 1000);
+    // The platform alarm is shared with the user's (alarms.js): move it
+    // earlier only. When it fires, alarm() recomputes the next time.
+    const due = at + IDEMPOTENCY_TTL_MS + 1000;
+    const current = await storage.getAlarm();
+    if (current === null || current > due) await storage.setAlarm(due);
   }
 
-  /** Sweep expired idempotency keys. Never throws (a throw re-fires it). */
+  /** When the next idempotency sweep is due, or null if no key is remembered. */
+  async #nextSweepAt() {
+    const next = await this.ctx.storage.list({ prefix: IDEM_BY_TIME, limit: 1 });
+    for (const indexKey of next.keys()) {
+      const at = Number(indexKey.slice(IDEM_BY_TIME.length, IDEM_BY_TIME.length + 16));
+      return at + IDEMPOTENCY_TTL_MS + 1000;
+    }
+    return null;
+  }
+
+  /**
+   * The platform alarm: sweep expired idempotency keys, fire the user's
+   * alarm if it is due (a logged `{"type": "alarm", "time"}` broadcast), and
+   * set the next alarm. Never throws (a throw re-fires it).
+   */
   async alarm() {
     const storage = this.ctx.storage;
     try {
-      const cutoff = Date.now() - IDEMPOTENCY_TTL_MS;
-      for (;;) {
-        const old = await storage.list({ prefix: IDEM_BY_TIME, end: IDEM_BY_TIME + pad(cutoff), limit: BATCH / 2 });
-        if (old.size === 0) break;
-        const doomed = [];
-        for (const [indexKey, idem] of old) doomed.push(indexKey, IDEM + idem, TEST_COUNT + idem);
-        for (let i = 0; i < doomed.length; i += BATCH) await storage.delete(doomed.slice(i, i + BATCH));
+      await this.#sweep();
+      const user = await userAlarm(storage);
+      if (user !== null && user <= Date.now()) {
+        // Clearing the user's time and logging the broadcast are one write.
+        await this.#commit([], [{ type: "alarm", time: user }], [USER_ALARM]);
       }
-      const next = await storage.list({ prefix: IDEM_BY_TIME, limit: 1 });
-      for (const indexKey of next.keys()) {
-        const at = Number(indexKey.slice(IDEM_BY_TIME.length, IDEM_BY_TIME.length + 16));
-        await storage.setAlarm(at + IDEMPOTENCY_TTL_MS + 1000);
-      }
+      await rearm(storage, await this.#nextSweepAt());
     } catch (err) {
-      console.error(`idempotency sweep failed: ${err.message}`);
+      console.error(`alarm failed: ${err.message}`);
       try {
         await storage.setAlarm(Date.now() + 60_000);
       } catch {
-        // nothing more to do; the next remembered key sets a new alarm
+        // nothing more to do; the next remembered key or PUT …/alarm sets a new alarm
       }
+    }
+  }
+
+  /** Delete expired idempotency keys. */
+  async #sweep() {
+    const storage = this.ctx.storage;
+    const cutoff = Date.now() - IDEMPOTENCY_TTL_MS;
+    for (;;) {
+      const old = await storage.list({ prefix: IDEM_BY_TIME, end: IDEM_BY_TIME + pad(cutoff), limit: BATCH / 2 });
+      if (old.size === 0) break;
+      const doomed = [];
+      for (const [indexKey, idem] of old) doomed.push(indexKey, IDEM + idem, TEST_COUNT + idem);
+      for (let i = 0; i < doomed.length; i += BATCH) await storage.delete(doomed.slice(i, i + BATCH));
     }
   }
 }

@@ -36,6 +36,8 @@ export class DurableError extends Error {
 export const invalidInput = (message) => new DurableError(400, message);
 export const notFound = (message) => new DurableError(404, message);
 export const unauthorized = (message) => new DurableError(401, message);
+/** A failed precondition (conditional write, transaction check): 409 `conflict`. */
+export const conflict = (message) => new DurableError(409, message, { kind: "conflict" });
 
 /** Turn anything thrown into a DurableError (unknown errors become 500). */
 export function asDurableError(err) {

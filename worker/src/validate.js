@@ -11,6 +11,7 @@ export const MAX_NAME_BYTES = 512;
 export const MAX_KEY_BYTES = 1024;
 export const METHOD_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 const IDEMPOTENCY_RE = /^[\x20-\x7e]{1,128}$/;
+const TRACEPARENT_RE = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 // C0 controls, DEL and C1 controls.
 const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f]/;
 
@@ -64,6 +65,32 @@ export function checkValue(value, what = "value") {
     throw invalidInput(`${what} is larger than ${MAX_VALUE_BYTES} bytes as JSON`);
   }
   return value;
+}
+
+/** The request's `traceparent` if it is well-formed W3C trace context, else null. */
+export function traceparentOf(request) {
+  const trace = request.headers.get("traceparent");
+  // Only a well-formed traceparent is logged, so a header can't forge lines.
+  return trace && TRACEPARENT_RE.test(trace) ? trace : null;
+}
+
+/** Deep equality of two JSON values (object member order does not matter). */
+export function deepEqual(a, b) {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) return a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  return keys.every((k) => Object.hasOwn(b, k) && deepEqual(a[k], b[k]));
+}
+
+/** An array of 1 to `max` items, or a 400 naming `what`. */
+export function checkList(list, what, max) {
+  if (!Array.isArray(list) || list.length < 1 || list.length > max) {
+    throw invalidInput(`${what} must be an array of 1 to ${max} items`);
+  }
+  return list;
 }
 
 /** True for a plain JSON object (not an array, not null). */
