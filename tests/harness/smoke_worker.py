@@ -6,9 +6,11 @@
 Starts workers with tests/harness/worker.py, checks every HTTP route, the
 error kinds, limits, idempotency, auth, logging, a WebSocket session (with a
 minimal stdlib client: init, updates with seq, method responses, ping/pong,
-resume, resync, idempotent replay, close codes) and that state, the seq log
-and idempotency keys survive a SIGKILL and restart. Exits non-zero on the
-first failure.
+resume, resync, idempotent replay, close codes), the extension routes
+(namespaces and id addressing, storage batch/list/transactions, conditional
+writes, alarms, SQL, batches, tracing) and that state, the seq log and
+idempotency keys survive a SIGKILL and restart. Exits non-zero on the first
+failure.
 """
 
 import argparse
@@ -21,6 +23,7 @@ import socket
 import struct
 import sys
 import tempfile
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -341,6 +344,237 @@ def websocket_checks(w):
     return obj, latest
 
 
+def extension_checks(w):
+    """PROTOCOL.md "The whole Durable Object surface (extensions)"."""
+    c = Http(w)
+
+    def err(status, kind, resp, what):
+        s, b, _ = resp
+        check(s == status and isinstance(b, dict) and b.get("error", {}).get("kind") == kind, what, (s, b))
+
+    # ---- namespaces and addressing
+    err(404, "not_found", c.request("GET", "/ns/nope/object/a/state"), "unknown namespace -> 404")
+    err(400, "invalid_input", c.request("GET", "/ns/Bad!/object/a/state"), "malformed namespace -> 400")
+    check(c.request("GET", "/ns/default/object/a/state")[0] == 200, "/ns/default is the default namespace")
+    s, b, _ = c.request("POST", "/ns/sql/new-id", {})
+    check(s == 200 and len(b["id"]) == 64 and all(ch in "0123456789abcdef" for ch in b["id"]), "new-id -> 64 hex digits", b)
+    hex_id = b["id"]
+    check(c.request("POST", "/ns/sql/new-id")[1]["id"] != hex_id, "new-id is unique (empty body too)")
+    s, b, _ = c.request("PUT", f"/ns/sql/id/{hex_id}/state/k", {"value": "by-id"})
+    check(s == 200, "PUT state through /ns/sql/id/{hex}", b)
+    s, b, _ = c.request("GET", f"/ns/sql/id/{hex_id.upper()}/state")
+    check(s == 200 and b == {"data": {"k": "by-id"}}, "GET state through the id (hex case-insensitive)", b)
+    s, b, _ = c.request("POST", f"/ns/sql/id/{hex_id}/method/increment", {"increment": 2})
+    check(s == 200 and b == {"result": {"value": 2}}, "method call through the id", b)
+    err(400, "invalid_input", c.request("GET", "/ns/sql/id/abc/state"), "malformed hex id -> 400")
+    err(400, "invalid_input", c.request("GET", f"/id/{hex_id}/state"), "an id of another namespace -> 400")
+    s, b, _ = c.request("GET", "/ns/sql/namespace-id/named")
+    named_id = b["id"]
+    check(s == 200 and len(named_id) == 64, "namespace-id -> hex", b)
+    check(c.request("GET", "/namespace/sql/id/named")[1] == {"id": named_id}, "GET /namespace/{ns}/id/{name} (original route)")
+    c.request("PUT", "/ns/sql/object/named/state/x", {"value": 1})
+    s, b, _ = c.request("GET", f"/ns/sql/id/{named_id}/state")
+    check(b == {"data": {"x": 1}}, "idFromName's id reaches the same object as its name", b)
+    check(c.request("GET", "/namespace/default/id/named")[1]["id"] != named_id, "ids differ between namespaces")
+    check(c.request("GET", "/object/named/state")[1] == {"data": {}}, "namespaces hold separate objects")
+    check(c.request("GET", "/object/a/state?location_hint=wnam")[0] == 200, "location_hint is accepted (ignored locally)")
+    err(400, "invalid_input", c.request("GET", "/object/a/state?location_hint=NOT%20A%20HINT"), "malformed location_hint -> 400")
+    # workerd refuses every jurisdiction ("not implemented in workerd").
+    err(400, "invalid_input", c.request("GET", "/object/a/state?jurisdiction=eu"), "jurisdiction refused by workerd -> 400")
+    err(400, "invalid_input", c.request("POST", "/ns/sql/new-id", {"jurisdiction": "eu"}), "new-id with a jurisdiction refused by workerd -> 400")
+    err(404, "not_found", c.request("GET", "/ns/sql/new-id"), "new-id needs POST")
+
+    # ---- storage get / put / delete
+    obj = "/object/ext-storage"
+    s, b, _ = c.request("POST", f"{obj}/storage/put", {"entries": {"a": 1, "b": {"x": [1, 2]}, "c": None}})
+    check(s == 200 and b == {"success": True, "count": 3}, "storage/put many", b)
+    s, b, _ = c.request("POST", f"{obj}/storage/get", {"keys": ["a", "b", "c", "missing"]})
+    check(b == {"values": {"a": 1, "b": {"x": [1, 2]}, "c": None}}, "storage/get many leaves absent keys out", b)
+    s, b, _ = c.request("POST", f"{obj}/storage/delete", {"keys": ["a", "missing"]})
+    check(b == {"deleted": 1}, "storage/delete counts the keys that existed", b)
+    err(400, "invalid_input", c.request("POST", f"{obj}/storage/get", {"keys": []}), "storage/get with no keys -> 400")
+    err(400, "invalid_input", c.request("POST", f"{obj}/storage/get", {"keys": [str(i) for i in range(129)]}), "storage/get with 129 keys -> 400")
+    err(400, "invalid_input", c.request("POST", f"{obj}/storage/put", {"entries": {"k": "x" * (128 * 1024)}}), "storage/put of a value over 128 KiB -> 400")
+    err(404, "not_found", c.request("GET", f"{obj}/storage/get"), "storage/get needs POST")
+
+    # ---- list paging over 2,500 keys
+    lst = "/object/ext-list"
+    keys = [f"k{i:05d}" for i in range(2500)]
+    for i in range(0, len(keys), 125):
+        c.request("POST", f"{lst}/storage/put", {"entries": {k: int(k[1:]) for k in keys[i:i + 125]}})
+    c.request("PUT", f"{lst}/state/other", {"value": 0})
+
+    def walk(query):
+        seen, cursor, pages = [], None, 0
+        while pages < 100:
+            q = query + (f"&cursor={cursor}" if cursor else "")
+            s, b, _ = c.request("GET", f"{lst}/storage/list?{q}")
+            if s != 200:
+                return None, s, b
+            seen += b["entries"]
+            pages += 1
+            cursor = b["cursor"]
+            if cursor is None:
+                break
+        return seen, pages, None
+
+    seen, pages, _ = walk("prefix=k&limit=1000")
+    check([k for k, _ in seen] == keys and pages == 3, "list pages over 2,500 keys (3 pages of <= 1000)", pages)
+    check(all(v == int(k[1:]) for k, v in seen), "list returns the values")
+    seen, pages, _ = walk("prefix=k&limit=700&reverse=true")
+    check([k for k, _ in seen] == keys[::-1] and pages == 4, "reverse list pages over 2,500 keys", pages)
+    seen, _, _ = walk("start=k00100&end=k00350&limit=100")
+    check([k for k, _ in seen] == keys[100:350], "list with start (inclusive) and end (exclusive), paged")
+    seen, _, _ = walk("start=k00100&end=k00350&limit=100&reverse=true")
+    check([k for k, _ in seen] == keys[100:350][::-1], "reverse list with start and end, paged")
+    s, b, _ = c.request("GET", f"{lst}/storage/list")
+    check(len(b["entries"]) == 100 and b["cursor"] is not None, "list default limit is 100", len(b["entries"]))
+    s, b, _ = c.request("GET", f"{lst}/storage/list?prefix=oth")
+    check(b == {"entries": [["other", 0]], "cursor": None}, "list with a prefix", b)
+    err(400, "invalid_input", c.request("GET", f"{lst}/storage/list?limit=1001"), "list limit over 1000 -> 400")
+    err(400, "invalid_input", c.request("GET", f"{lst}/storage/list?cursor=!!"), "a bad cursor -> 400")
+
+    # ---- transactions
+    tx = "/object/ext-tx"
+    c.request("PUT", f"{tx}/state/balance", {"value": {"n": 10}})
+    s, b, _ = c.request("POST", f"{tx}/storage/transaction", {"ops": [
+        {"op": "put", "key": "new", "value": 1},
+        {"op": "check", "key": "balance", "equals": {"n": 11}},
+        {"op": "put", "key": "balance", "value": {"n": 0}},
+    ]})
+    check(s == 409 and b["error"]["kind"] == "conflict", "transaction with a failed check -> 409 conflict", (s, b))
+    s, b, _ = c.request("GET", f"{tx}/state")
+    check(b == {"data": {"balance": {"n": 10}}}, "the failed transaction wrote nothing (rolled back)", b)
+    s, b, _ = c.request("POST", f"{tx}/storage/transaction", {"ops": [{"op": "check", "key": "balance", "absent": True}]})
+    check(s == 409 and b["error"]["kind"] == "conflict", "check absent on an existing key -> 409", b)
+    ws = WebSocket(w.port, f"{tx}/websocket")
+    ws.recv()
+    s, b, _ = c.request("POST", f"{tx}/storage/transaction", {"ops": [
+        {"op": "check", "key": "balance", "equals": {"n": 10}},
+        {"op": "check", "key": "nothing", "absent": True},
+        {"op": "put", "key": "balance", "value": {"n": 9}},
+        {"op": "get", "key": "balance"},
+        {"op": "delete", "key": "balance"},
+        {"op": "delete", "key": "nothing"},
+        {"op": "get", "key": "balance"},
+        {"op": "put", "key": "balance", "value": {"n": 8}},
+    ]})
+    check(s == 200 and b["results"] == [{}, {}, {}, {"value": {"n": 9}}, {"deleted": True}, {"deleted": False},
+                                        {"value": None, "absent": True}, {}], "transaction results in order", b)
+    check(c.request("GET", f"{tx}/state/balance")[1]["value"] == {"n": 8}, "transaction committed")
+    frames = [ws.recv() for _ in range(3)]
+    check([(f["key"], f.get("deleted", False)) for f in frames] == [("balance", False), ("balance", True), ("balance", False)]
+          and frames[2]["value"] == {"n": 8}, "transaction broadcasts one update per write, in order", frames)
+    err(400, "invalid_input", c.request("POST", f"{tx}/storage/transaction", {"ops": [{"op": "check", "key": "a"}]}), "check without equals/absent -> 400")
+    err(400, "invalid_input", c.request("POST", f"{tx}/storage/transaction", {"ops": [{"op": "drop", "key": "a"}]}), "unknown transaction op -> 400")
+
+    # ---- conditional writes
+    s, b, _ = c.request("PUT", f"{tx}/state/slot", {"value": 1, "if_absent": True})
+    check(s == 200, "if_absent on an absent key writes", b)
+    s, b, _ = c.request("PUT", f"{tx}/state/slot", {"value": 2, "if_absent": True})
+    check(s == 409 and b["error"]["kind"] == "conflict", "if_absent on an existing key -> 409 conflict", b)
+    s, b, _ = c.request("PUT", f"{tx}/state/slot", {"value": 3, "if_equals": 5})
+    check(s == 409 and b["error"]["kind"] == "conflict", "if_equals mismatch -> 409 conflict", b)
+    s, b, _ = c.request("PUT", f"{tx}/state/nokey", {"value": 3, "if_equals": None})
+    check(s == 409, "if_equals on an absent key -> 409 (absent is not null)", b)
+    s, b, _ = c.request("PUT", f"{tx}/state/slot", {"value": 3, "if_equals": 1})
+    check(s == 200 and c.request("GET", f"{tx}/state/slot")[1]["value"] == 3, "if_equals match writes", b)
+    err(400, "invalid_input", c.request("PUT", f"{tx}/state/slot", {"value": 3, "if_equals": 1, "if_absent": True}), "if_equals with if_absent -> 400")
+    err(409, "invalid_input", c.method("smoke/obj ü", "echo", {}, {"Idempotency-Key": "smoke-key-1"}), "a reused idempotency key keeps 409 invalid_input")
+    slot = [ws.recv_until("update")["value"] for _ in range(2)]
+    check(slot == [1, 3], "only the conditional writes that won were broadcast", slot)
+
+    # ---- delete-all
+    s, b, _ = c.request("POST", f"{tx}/storage/delete-all", {})
+    check(s == 200 and b == {"deleted": 2}, "storage/delete-all counts the keys", b)
+    f = ws.recv()
+    check(f["type"] == "resync" and f["state"] == {} and isinstance(f.get("seq"), int), "delete-all broadcasts a resync", f)
+    check(c.request("GET", f"{tx}/state")[1] == {"data": {}}, "delete-all emptied the state")
+    ws.sock.close()
+
+    # ---- alarms (multiplexed with the idempotency sweep's alarm)
+    al = "/object/ext-alarm"
+    check(c.request("GET", f"{al}/alarm")[1] == {"time": None}, "GET alarm without one -> null")
+    c.method("ext-alarm", "increment", {}, {"Idempotency-Key": "alarm-idem"})  # arms the sweep
+    check(c.request("GET", f"{al}/alarm")[1] == {"time": None}, "the sweep's alarm is not reported as the user's")
+    far = 4_000_000_000_000
+    s, b, _ = c.request("PUT", f"{al}/alarm", {"time": far})
+    check(s == 200 and b == {"success": True, "time": far}, "PUT alarm", b)
+    check(c.request("GET", f"{al}/alarm")[1] == {"time": far}, "GET alarm reports the user's time")
+    check(c.request("DELETE", f"{al}/alarm")[1] == {"success": True}, "DELETE alarm")
+    check(c.request("GET", f"{al}/alarm")[1] == {"time": None}, "the deleted alarm is gone")
+    err(400, "invalid_input", c.request("PUT", f"{al}/alarm", {"time": "soon"}), "PUT alarm with a bad time -> 400")
+    ws = WebSocket(w.port, f"{al}/websocket")
+    init = ws.recv()
+    due = int(time.time() * 1000) + 300
+    c.request("PUT", f"{al}/alarm", {"time": due})
+    f = ws.recv_until("alarm")  # bounded by the socket timeout
+    check(f["time"] == due and f["seq"] == init["seq"] + 1, "the alarm fires and is broadcast with its time and seq", f)
+    check(c.request("GET", f"{al}/alarm")[1] == {"time": None}, "a fired alarm is cleared")
+    s, b, r = c.method("ext-alarm", "increment", {}, {"Idempotency-Key": "alarm-idem"})
+    check(r.getheader("Idempotency-Replayed") == "true", "idempotency keys survive the user's alarm")
+    ws.sock.close()
+    resumed = WebSocket(w.port, f"{al}/websocket?after={init['seq']}")
+    f = resumed.recv()
+    check(f["type"] == "alarm" and f["time"] == due, "the alarm broadcast is in the resume log", f)
+    resumed.sock.close()
+
+    # ---- SQL
+    q = "/ns/sql/object/ext-sql/sql"
+    s, b, _ = c.request("POST", q, {"query": "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL)"})
+    check(s == 200 and b["columns"] == [] and b["rows"] == [], "SQL CREATE TABLE", b)
+    for i, (name, price) in enumerate([("pen", 1.5), ("ink", 3.0), ("nib", 0.25)]):
+        s, b, _ = c.request("POST", q, {"query": "INSERT INTO items (id, name, price) VALUES (?, ?, ?)", "params": [i, name, price]})
+        check(s == 200 and b["rows_written"] >= 1, f"SQL INSERT with bound params ({name})", b)
+    s, b, _ = c.request("POST", q, {"query": "SELECT name, price FROM items WHERE price > ? ORDER BY price", "params": [1]})
+    check(s == 200 and b["columns"] == ["name", "price"] and b["rows"] == [["pen", 1.5], ["ink", 3.0]]
+          and b["rows_read"] >= 2 and b["rows_written"] == 0, "SQL SELECT with a bound param", b)
+    s, b, _ = c.request("POST", q, {"query": "SELECT ? AS t, ? AS n", "params": [True, None]})
+    check(b["rows"] == [[1, None]], "SQL booleans bind as 1/0", b)
+    err(400, "invalid_input", c.request("POST", q, {"query": "SELEC nonsense"}), "SQL syntax error -> 400")
+    err(400, "invalid_input", c.request("POST", q, {"query": "SELECT * FROM _cf_KV"}), "the runtime's _cf_ tables -> 400")
+    err(400, "invalid_input", c.request("POST", q, {"query": "SELECT ?", "params": [{"a": 1}]}), "an object param -> 400")
+    err(404, "not_found", c.request("POST", "/object/ext-sql/sql", {"query": "SELECT 1"}), "SQL on a class without static sql -> 404")
+    ro = "/ns/sqlro/object/ext-sql/sql"
+    s, b, _ = c.request("POST", ro, {"query": "SELECT 40 + ? AS answer", "params": [2]})
+    check(s == 200 and b["rows"] == [[42]] and b["columns"] == ["answer"], "read-only SQL runs a SELECT", b)
+    err(400, "invalid_input", c.request("POST", ro, {"query": "CREATE TABLE t (a)"}), "read-only SQL refuses CREATE TABLE")
+    s, b, _ = c.request("POST", ro, {"query": "SELECT name FROM sqlite_master WHERE name = 't'"})
+    check(s == 200 and b["rows"] == [], "the refused statement was rolled back", b)
+    s, b, _ = c.request("POST", ro, {"query": "SELECT count(*) FROM sqlite_master"})
+    check(s == 200, "read-only SQL may read the schema", b)
+    s, b, _ = c.request("POST", "/ns/sqlro/object/ext-sql/method/increment", {})
+    check(s == 200 and b == {"result": {"value": 1}}, "the SQL classes keep the ExampleObject methods", b)
+
+    # ---- batched calls
+    bo = "/object/ext-batch"
+    s, b, _ = c.request("POST", f"{bo}/batch", {"calls": [
+        {"method": "increment", "params": {"increment": 5}, "idempotency_key": "batch-1"},
+        {"method": "test_fail", "params": {"status": 500, "message": "middle fails"}},
+        {"method": "increment", "params": {"increment": 1}},
+        {"method": "_hidden"},
+        {"method": "increment", "params": {"increment": 5}, "idempotency_key": "batch-1"},
+    ]})
+    r = b["results"] if s == 200 else []
+    check(s == 200 and len(r) == 5, "batch -> one result per call", b)
+    check(r[0] == {"ok": True, "result": {"value": 5}}, "batch call 1 ok", r[0])
+    check(r[1] == {"ok": False, "error": {"kind": "server_error", "message": "middle fails"}}, "batch: the failing middle call", r[1])
+    check(r[2] == {"ok": True, "result": {"value": 6}}, "batch: the call after a failure still runs", r[2])
+    check(r[3]["ok"] is False and r[3]["error"]["kind"] == "invalid_input", "batch: a bad method name fails that call only", r[3])
+    check(r[4]["ok"] is True and r[4]["result"] == {"value": 5} and r[4].get("replayed") is True, "batch honours idempotency keys", r[4])
+    check(c.method("ext-batch", "get_value")[1]["result"] == {"value": 6}, "the batch's effects are applied once")
+    err(400, "invalid_input", c.request("POST", f"{bo}/batch", {"calls": []}), "empty batch -> 400")
+    err(400, "invalid_input", c.request("POST", f"{bo}/batch", {"calls": [{"method": "echo"}] * 65}), "batch of 65 calls -> 400")
+
+    # ---- tracing: the object logs the traceparent with the method it runs
+    trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    c.request("POST", f"{bo}/batch", {"calls": [{"method": "echo"}]}, headers={"traceparent": trace})
+    c.method("ext-trace", "echo", {}, {"traceparent": trace})
+    log = w.log_path.read_text()
+    check(f"object ExampleObject method echo traceparent={trace}" in log, "the object logs the traceparent with its method")
+    check(f"object ExampleObject batch traceparent={trace}" in log, "the object logs the traceparent of a batch")
+
+
 def restart_checks(w, http_obj, ws_obj, latest):
     c = Http(w)
     before = c.request("GET", f"/object/{seg(http_obj)}/state")[1]
@@ -383,6 +617,7 @@ def main():
         with LocalWorker(Path(state_dir) / "main") as w:
             http_obj = http_checks(w)
             ws_obj, latest = websocket_checks(w)
+            extension_checks(w)
             restart_checks(w, http_obj, ws_obj, latest)
         auth_checks(state_dir)
     except AssertionError as e:
