@@ -1,0 +1,71 @@
+//! Core errors to the package's Python exception hierarchy, which is defined
+//! in pure Python (`cloudflare_durable/_errors.py`) so that classes can also
+//! derive from `ValueError`, `TimeoutError` and `ConnectionError`.
+
+use cloudflare_durable::Error;
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+
+static FACTORY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+fn build(
+    py: Python<'_>,
+    kind: &str,
+    message: String,
+    status: Option<u16>,
+    retry_after: Option<f64>,
+    field: Option<&str>,
+) -> PyErr {
+    let factory = FACTORY.get_or_try_init(py, || {
+        py.import("cloudflare_durable._errors")?
+            .getattr("_from_native")
+            .map(Bound::unbind)
+    });
+    let factory = match factory {
+        Ok(f) => f,
+        Err(e) => return e,
+    };
+    match factory.call1(py, (kind, message, status, retry_after, field)) {
+        Ok(exc) => PyErr::from_value(exc.into_bound(py)),
+        Err(e) => e,
+    }
+}
+
+/// The Python exception for a core error (takes the GIL briefly).
+pub fn to_py(error: Error) -> PyErr {
+    Python::try_attach(|py| {
+        build(
+            py,
+            error.kind().as_str(),
+            error.to_string(),
+            error.status(),
+            error.retry_after().map(|d| d.as_secs_f64()),
+            error.input_field().map(|f| f.as_str()),
+        )
+    })
+    .unwrap_or_else(|| PyRuntimeError::new_err("the interpreter is shutting down"))
+}
+
+/// A `ConnectionClosedError` with this message.
+pub fn closed(message: impl Into<String>) -> PyErr {
+    let message = message.into();
+    Python::try_attach(|py| build(py, "connection_closed", message.clone(), None, None, None))
+        .unwrap_or_else(|| PyRuntimeError::new_err(message))
+}
+
+/// An `InvalidInputError` about the configuration.
+pub fn invalid_config(message: impl Into<String>) -> PyErr {
+    let message = message.into();
+    Python::try_attach(|py| {
+        build(
+            py,
+            "invalid_input",
+            format!("invalid config: {message}"),
+            None,
+            None,
+            Some("config"),
+        )
+    })
+    .unwrap_or_else(|| PyRuntimeError::new_err(message))
+}

@@ -1,0 +1,112 @@
+"""The asyncio client against the real worker."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any, Callable, List
+
+import pytest
+
+import cloudflare_durable as cd
+
+
+async def test_every_operation(url: str, name: Callable[[str], str]) -> None:
+    obj = name("aops")
+    async with cd.AsyncClient(worker_url=url) as client:
+        await client.initialize(obj, {"value": 0})
+        assert await client.call_method(obj, "increment", {"increment": 2}) == {"value": 2}
+        assert await client.get_state(obj) == {"value": 2}
+        assert await client.get_state(obj, "value") == 2
+        await client.update_state(obj, "k", [1, "two", {"three": 3.0}])
+        assert await client.get_state(obj, "k") == [1, "two", {"three": 3.0}]
+        await client.delete_state(obj, "k")
+        with pytest.raises(cd.NotFoundError):
+            await client.get_state(obj, "k")
+        results = await asyncio.gather(
+            *(client.call_method(obj, "increment", {"increment": 1}) for _ in range(20))
+        )
+        assert sorted(r["value"] for r in results) == list(range(3, 23))
+
+
+async def test_websocket_iteration_and_call(url: str, name: Callable[[str], str]) -> None:
+    obj = name("aws")
+    async with cd.AsyncClient(worker_url=url) as client:
+        await client.initialize(obj, {"value": 10})
+        async with client.websocket(obj) as ws:
+            assert ws.status == "connected"
+            assert await ws.call("increment", {"increment": 5}) == {"value": 15}
+            await ws.send({"type": "update", "key": "note", "value": "hello"})
+            seen: List[Any] = []
+            async for message in ws:
+                seen.append(message)
+                if message.get("key") == "note":
+                    break
+            assert seen[0]["type"] == "init" and seen[0]["state"] == {"value": 10}
+            assert {"type": "update", "key": "value", "value": 15}.items() <= seen[1].items()
+        assert ws.status == "closed"
+
+
+async def test_callbacks_run_on_loop_thread(url: str, name: Callable[[str], str]) -> None:
+    obj = name("acb")
+    loop_thread = threading.get_ident()
+    got: List[Any] = []
+    threads: List[int] = []
+    done = asyncio.Event()
+
+    async with cd.AsyncClient(worker_url=url) as client:
+        ws = await client.websocket(obj)
+
+        @ws.on_message
+        def handle(message: Any) -> None:
+            threads.append(threading.get_ident())
+            got.append(message)
+            if message.get("type") == "update" and message.get("value") == 99:
+                done.set()
+
+        async_got: List[Any] = []
+
+        async def handle_async(message: Any) -> None:
+            async_got.append(message)
+
+        ws.on_message(handle_async)
+        for i in range(50):  # a burst arrives in batches
+            await client.update_state(obj, f"k{i}", i)
+        await client.update_state(obj, "value", 99)
+        await asyncio.wait_for(done.wait(), 20)
+        await ws.close()
+    assert set(threads) == {loop_thread}
+    updates = [m for m in got if m.get("type") == "update"]
+    assert [m["key"] for m in updates] == [f"k{i}" for i in range(50)] + ["value"]
+    assert len(async_got) >= len(updates)
+
+
+async def test_on_event_on_loop_thread(url: str, name: Callable[[str], str]) -> None:
+    loop_thread = threading.get_ident()
+    events: List[cd.Event] = []
+    threads: List[int] = []
+
+    def on_event(event: cd.Event) -> None:
+        threads.append(threading.get_ident())
+        events.append(event)
+
+    async with cd.AsyncClient(worker_url=url, on_event=on_event) as client:
+        await client.call_method(name("aev"), "echo", {})
+        async with client.websocket(name("aev")):
+            pass
+        for _ in range(2000):
+            if any(e.type == "websocket_connected" for e in events) and any(
+                e.type == "request_stop" for e in events
+            ):
+                break
+            await asyncio.sleep(0.01)
+    assert {e.type for e in events} >= {"request_start", "request_stop", "websocket_connected"}
+    assert set(threads) == {loop_thread}
+
+
+async def test_not_connected_socket_raises(url: str, name: Callable[[str], str]) -> None:
+    async with cd.AsyncClient(worker_url=url) as client:
+        ws = client.websocket(name("lazy"))
+        assert ws.status == "connecting"
+        with pytest.raises(cd.CloudflareDurableError):
+            await ws.send({"type": "update", "value": 1})
