@@ -63,6 +63,9 @@ defmodule CloudflareDurable.Native do
   @spec ws_status(socket()) :: :connecting | :connected | :disconnected | :closed
   def ws_status(_socket), do: fallback()
 
+  @spec live_sockets() :: non_neg_integer()
+  def live_sockets, do: fallback()
+
   @spec json_decode(binary()) :: {:ok, term()} | {:error, String.t()}
   def json_decode(_text), do: fallback()
 

@@ -64,10 +64,37 @@ pub struct ClientRes {
 #[rustler::resource_impl]
 impl rustler::Resource for ClientRes {}
 
+/// Core WebSockets not yet dropped (diagnostics: proves nothing leaks).
+static LIVE_SOCKETS: AtomicU64 = AtomicU64::new(0);
+
+/// A core WebSocket, counted in [`LIVE_SOCKETS`] until dropped (which
+/// closes it).
+pub struct Tracked(WebSocket);
+
+impl Tracked {
+    fn new(socket: WebSocket) -> Self {
+        LIVE_SOCKETS.fetch_add(1, Ordering::SeqCst);
+        Tracked(socket)
+    }
+}
+
+impl std::ops::Deref for Tracked {
+    type Target = WebSocket;
+    fn deref(&self) -> &WebSocket {
+        &self.0
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        LIVE_SOCKETS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// A live WebSocket. Dropping the last Elixir reference closes it.
 pub struct SocketRes {
     id: u64,
-    socket: Arc<WebSocket>,
+    socket: Arc<Tracked>,
     credits: Arc<Semaphore>,
     reader: Mutex<Option<JoinHandle<()>>>,
 }
@@ -488,7 +515,7 @@ fn ws_open<'a>(
         let client = client.client.clone();
         let pid = env.pid();
         Ok(spawn_reply(env, limit, async move {
-            let socket = Arc::new(client.websocket(&object).await?);
+            let socket = Arc::new(Tracked::new(client.websocket(&object).await?));
             let credits = Arc::new(Semaphore::new(0));
             let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
             // The reader starts before the reply is sent, so that the resource
@@ -504,7 +531,7 @@ fn ws_open<'a>(
     })
 }
 
-async fn read_loop(pid: LocalPid, id: u64, socket: Arc<WebSocket>, credits: Arc<Semaphore>) {
+async fn read_loop(pid: LocalPid, id: u64, socket: Arc<Tracked>, credits: Arc<Semaphore>) {
     let mut owned = OwnedEnv::new();
     loop {
         match credits.acquire().await {
@@ -609,6 +636,12 @@ fn ws_status(socket: ResourceArc<SocketRes>) -> Atom {
         ConnectionStatus::Reconnecting => atoms::disconnected(),
         ConnectionStatus::Closed => atoms::closed(),
     }
+}
+
+/// How many core WebSockets exist (open, or closing and not yet freed).
+#[rustler::nif]
+fn live_sockets() -> u64 {
+    LIVE_SOCKETS.load(Ordering::SeqCst)
 }
 
 // ---------------------------------------------------------------- JSON

@@ -1,0 +1,137 @@
+defmodule CloudflareDurable.ClientTest do
+  use ExUnit.Case
+
+  alias CloudflareDurable.{Client, Config, Error}
+  import CloudflareDurable.TestWorker, only: [unique: 1]
+
+  test "the README's counter: initialize, increment, get_value" do
+    id = unique("counter")
+    assert {:ok, %{"success" => true}} = Client.initialize(id, %{value: 0})
+    assert {:ok, %{"value" => 1}} = Client.call_method(id, "increment", %{increment: 1})
+    assert {:ok, %{"value" => 1}} = Client.call_method(id, "get_value", %{})
+
+    assert {:ok, %{"value" => 3}} =
+             CloudflareDurable.call_method(id, "increment", %{"increment" => 2})
+  end
+
+  test "CloudflareDurable delegates every operation to Client" do
+    id = unique("delegate")
+    assert {:ok, %{"success" => true}} = CloudflareDurable.initialize(id, %{a: 1})
+    assert {:ok, %{"a" => 1}} = CloudflareDurable.get_state(id)
+    assert {:ok, %{"key" => "a", "value" => 1}} = CloudflareDurable.get_state(id, "a")
+
+    assert {:ok, %{"success" => true, "key" => "b"}} =
+             CloudflareDurable.update_state(id, "b", [1, "two"])
+
+    assert {:ok, %{"success" => true, "key" => "a"}} = CloudflareDurable.delete_state(id, "a")
+    assert {:ok, %{"b" => [1, "two"]}} = CloudflareDurable.get_state(id, nil, [])
+  end
+
+  test "state functions with their original shapes and every arity" do
+    id = unique("state")
+    assert {:ok, %{}} = Client.get_state(id)
+
+    assert {:ok, %{"success" => true, "key" => "k"}} =
+             Client.update_state(id, "k", %{n: 1.5, ok: true, none: nil, tag: :atom})
+
+    assert {:ok, %{"key" => "k", "value" => value}} = Client.get_state(id, "k")
+    assert value == %{"n" => 1.5, "ok" => true, "none" => nil, "tag" => "atom"}
+    assert {:ok, %{"k" => ^value}} = Client.get_state(id, timeout: 5_000)
+    assert {:ok, %{"key" => "k"}} = Client.get_state(id, "k", timeout: 5_000)
+    assert {:ok, %{"success" => true}} = Client.update_state(id, "k2", 2, timeout: 5_000)
+
+    assert {:ok, %{"success" => true, "key" => "k"}} =
+             Client.delete_state(id, "k", timeout: 5_000)
+
+    assert {:error, :not_found} = Client.get_state(id, "k")
+    assert {:ok, %{"success" => true, "key" => "never"}} = Client.delete_state(id, "never")
+    assert {:ok, %{"success" => true}} = Client.initialize(id, %{"x" => 1}, timeout: 5_000)
+    assert {:ok, %{"x" => 1, "k2" => 2}} = Client.get_state(id)
+  end
+
+  test "errors are the original's atoms, with detail on demand" do
+    id = unique("errors")
+    assert {:error, :not_found} = Client.call_method(id, "no_such_method", %{})
+    assert %Error{reason: :not_found, kind: "not_found", status: 404} = Error.last()
+    assert CloudflareDurable.last_error() == Error.last()
+
+    assert {:error, :server_error} =
+             Client.call_method(id, "test_fail", %{status: 500, message: "boom"})
+
+    assert Error.last().message =~ "boom"
+
+    assert {:error, %Error{reason: :rate_limited, retry_after: 120_000, status: 429}} =
+             Client.call_method(
+               id,
+               "test_fail",
+               %{status: 429, message: "slow", retry_after: 120},
+               errors: :detailed
+             )
+
+    assert {:error, :http_error} = Client.call_method(id, "test_fail", %{status: 418})
+    assert %Error{status: 418} = Error.last()
+
+    assert {:error, %Error{} = e} = Client.get_state(id, "missing", errors: :detailed)
+    assert Exception.message(e) =~ "not found"
+  end
+
+  test "timeout: the worker sleeping past the call's timeout gives :timeout" do
+    id = unique("slow")
+
+    assert {:error, :timeout} =
+             Client.call_method(id, "test_sleep", %{ms: 2_000}, timeout: 300, retry_count: 0)
+
+    assert {:ok, %{"slept" => 10}} = Client.call_method(id, "test_sleep", %{ms: 10})
+  end
+
+  test "a missing worker URL is a clear error, not a crash" do
+    saved = Application.get_env(:cloudflare_durable, :worker_url)
+    env = System.get_env("CLOUDFLARE_WORKER_URL")
+    Application.delete_env(:cloudflare_durable, :worker_url)
+    System.delete_env("CLOUDFLARE_WORKER_URL")
+
+    try do
+      assert {:error, :invalid_config} = Client.get_state("x")
+      assert Error.last().message =~ "worker_url is not set"
+      assert {:error, :invalid_config} = Client.open_websocket("x")
+      # the environment variable is the fallback
+      System.put_env("CLOUDFLARE_WORKER_URL", saved)
+      assert {:ok, _} = Client.get_state(unique("env"))
+    after
+      Application.put_env(:cloudflare_durable, :worker_url, saved)
+
+      if env,
+        do: System.put_env("CLOUDFLARE_WORKER_URL", env),
+        else: System.delete_env("CLOUDFLARE_WORKER_URL")
+    end
+  end
+
+  test "opts override the configuration per call" do
+    assert {:error, :network_error} =
+             Client.get_state("x", worker_url: "http://127.0.0.1:1", retry_count: 0)
+
+    assert {:error, :invalid_config} = Client.get_state("x", worker_url: "ftp://example.com")
+    assert {:error, :invalid_config} = Client.get_state("x", timeout: -1)
+    assert {:error, :invalid_config} = Client.get_state("x", pool_size: "ten")
+    assert Error.last().message =~ "pool_size"
+    assert {:ok, _} = Client.get_state(unique("ok"), pool_size: 2)
+  end
+
+  test "clients are cached per effective configuration" do
+    {:ok, a, _} = Config.client([])
+    {:ok, b, 1234} = Config.client(timeout: 1234)
+    {:ok, c, _} = Config.client(retry_count: 7)
+    assert a == b
+    refute a == c
+    {:ok, d, _} = Config.client(retry_count: 7)
+    assert c == d
+  end
+
+  test "idempotency key: a repeated call returns the first result without running again" do
+    id = unique("idem")
+    key = "key-#{System.unique_integer([:positive])}"
+    assert {:ok, %{"value" => 1}} = Client.call_method(id, "increment", %{}, idempotency_key: key)
+    assert {:ok, %{"value" => 1}} = Client.call_method(id, "increment", %{}, idempotency_key: key)
+    assert {:ok, %{"value" => 1}} = Client.call_method(id, "get_value", %{})
+  end
+end
