@@ -30,6 +30,7 @@ core() {
 }
 
 run "rust core" core
+run "fuzz (core decoders, ${FUZZ_SECONDS:-30} s per target)" bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
 for suite in elixir/ci.sh python/ci.sh bindings/kotlin/ci.sh; do
   if [ -x "$suite" ]; then
     run "$suite" bash "$suite"
