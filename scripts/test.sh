@@ -25,11 +25,11 @@ run() {
 core() {
   (cd worker && [ -d node_modules ] || npm ci --no-audit --no-fund) &&
   cargo fmt --all --check &&
-  cargo clippy -p cloudflare-durable --all-targets -- -D warnings &&
-  cargo test -p cloudflare-durable
+  cargo clippy -p cloudflare-durable -p cloudflare-durable-cli --all-targets -- -D warnings &&
+  cargo test -p cloudflare-durable -p cloudflare-durable-cli
 }
 
-run "rust core" core
+run "rust core and CLI" core
 run "fuzz (core decoders, ${FUZZ_SECONDS:-30} s per target)" bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
 for suite in elixir/ci.sh python/ci.sh bindings/kotlin/ci.sh; do
   if [ -x "$suite" ]; then
