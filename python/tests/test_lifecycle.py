@@ -30,7 +30,9 @@ async def test_async_socket_reconnects_after_restart(
             assert (await ws.recv(10))["type"] == "init"
             await asyncio.get_running_loop().run_in_executor(None, own_worker.restart)
             for _ in range(2000):
-                if any(e.type == "websocket_connected" and (e.reconnects or 0) >= 1 for e in events):
+                if any(
+                    e.type == "websocket_connected" and (e.reconnects or 0) >= 1 for e in events
+                ):
                     break
                 await asyncio.sleep(0.01)
             assert ws.status == "connected"
@@ -43,9 +45,7 @@ async def test_async_socket_reconnects_after_restart(
             assert message["key"] == "value" and message["value"] == 2
 
 
-def test_sync_socket_reconnects_and_queue_full(
-    own_worker: Any, name: Callable[[str], str]
-) -> None:
+def test_sync_socket_reconnects_and_queue_full(own_worker: Any, name: Callable[[str], str]) -> None:
     obj = name("qfull")
     with cd.Client(worker_url=own_worker.url, send_queue_capacity=1, **FAST) as client:
         with client.websocket(obj) as ws:

@@ -91,7 +91,9 @@ def test_shared_between_threads(url: str, name: Callable[[str], str]) -> None:
         client.initialize(obj, {"value": 0})
         with ThreadPoolExecutor(max_workers=8) as pool:
             results = list(
-                pool.map(lambda _: client.call_method(obj, "increment", {"increment": 1}), range(40))
+                pool.map(
+                    lambda _: client.call_method(obj, "increment", {"increment": 1}), range(40)
+                )
             )
         assert sorted(r["value"] for r in results) == list(range(1, 41))
         assert client.get_state(obj, "value") == 40

@@ -15,7 +15,6 @@ from typing import (
     List,
     Optional,
     Type,
-
     overload,
 )
 
@@ -325,5 +324,3 @@ class AsyncClient:
         tb: Optional[TracebackType],
     ) -> None:
         await self.close()
-
-

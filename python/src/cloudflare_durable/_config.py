@@ -6,9 +6,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
 
 from . import _native
 
-JSONValue = Union[
-    None, bool, int, float, str, Sequence["JSONValue"], Mapping[str, "JSONValue"]
-]
+JSONValue = Union[None, bool, int, float, str, Sequence["JSONValue"], Mapping[str, "JSONValue"]]
 """What can be sent: dict (str keys), list, tuple, str, int (64-bit), float
 (finite), bool and None, nested."""
 
