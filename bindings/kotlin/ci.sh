@@ -35,6 +35,18 @@ if grep -rnP '\t| +$' "$here/src/main" "$here/src/test"; then
   exit 1
 fi
 
+echo "== the README's usage example is the one ReadmeExampleTest runs"
+python3 - "$here" <<'PY'
+import re, sys, textwrap
+here = sys.argv[1]
+readme = open(f"{here}/README.md").read()
+test = open(f"{here}/src/test/kotlin/com/cloudflare/durable/ReadmeExampleTest.kt").read()
+example = re.search(r"## Usage.*?```kotlin\n(.*?)```", readme, re.S).group(1)
+tested = textwrap.dedent(re.search(r"// README-BEGIN\n(.*?)\s*// README-END", test, re.S).group(1))
+if example.strip() != tested.strip():
+    sys.exit("README.md usage example differs from ReadmeExampleTest")
+PY
+
 echo "== mvn test (the worker is started by the tests through tests/harness/worker.py)"
 cd "$here"
 set +e

@@ -60,9 +60,10 @@ class LocalWorker(private val token: String? = null) : AutoCloseable {
         harness("restart")
     }
 
-    /** Stops the worker. */
+    /** Stops the worker and removes its state directory. */
     override fun close() {
         runCatching { harness("stop") }
+        stateDir.toFile().deleteRecursively()
     }
 
     /** A client for this worker, with retries shortened for tests. */
