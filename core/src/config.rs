@@ -29,6 +29,7 @@ pub struct Config {
     pub(crate) retry_delay: Duration,
     pub(crate) websocket_reconnect_delay: Duration,
     pub(crate) websocket_max_reconnect_delay: Duration,
+    pub(crate) websocket_auto_reconnect: bool,
     pub(crate) heartbeat_interval: Duration,
     pub(crate) heartbeat_timeout: Duration,
     pub(crate) send_queue_capacity: usize,
@@ -109,6 +110,7 @@ pub struct ConfigBuilder {
     retry_delay: Duration,
     websocket_reconnect_delay: Duration,
     websocket_max_reconnect_delay: Duration,
+    websocket_auto_reconnect: bool,
     heartbeat_interval: Duration,
     heartbeat_timeout: Duration,
     send_queue_capacity: usize,
@@ -131,6 +133,7 @@ impl Default for ConfigBuilder {
             retry_delay: Duration::from_millis(500),
             websocket_reconnect_delay: Duration::from_secs(1),
             websocket_max_reconnect_delay: Duration::from_secs(30),
+            websocket_auto_reconnect: true,
             heartbeat_interval: Duration::from_secs(15),
             heartbeat_timeout: Duration::from_secs(10),
             send_queue_capacity: 1024,
@@ -228,6 +231,11 @@ impl ConfigBuilder {
         websocket_max_reconnect_delay: Duration
     );
     setter!(
+        /// Whether a dropped WebSocket reconnects by itself (default true);
+        /// when false, a drop ends it with [`Error::ConnectionClosed`].
+        websocket_auto_reconnect: bool
+    );
+    setter!(
         /// How often an idle WebSocket sends a heartbeat (default 15 s).
         heartbeat_interval: Duration
     );
@@ -308,6 +316,7 @@ impl ConfigBuilder {
             retry_delay: self.retry_delay,
             websocket_reconnect_delay: self.websocket_reconnect_delay,
             websocket_max_reconnect_delay: self.websocket_max_reconnect_delay,
+            websocket_auto_reconnect: self.websocket_auto_reconnect,
             heartbeat_interval: self.heartbeat_interval,
             heartbeat_timeout: self.heartbeat_timeout,
             send_queue_capacity: self.send_queue_capacity,

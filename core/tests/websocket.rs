@@ -301,3 +301,33 @@ async fn an_unreachable_worker_fails_the_first_connect() {
     let err = client.websocket("x").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Network, "{err}");
 }
+
+#[tokio::test]
+async fn close_completes_while_the_consumer_lags() {
+    let worker = LocalWorker::start();
+    let client = Client::new(worker.config().message_buffer(2).build().unwrap()).unwrap();
+    let object = unique("lag");
+    let socket = client.websocket(&object).await.unwrap();
+    // Nobody reads: the buffer fills and the connection task waits for room.
+    for i in 0..20 {
+        client.update_state(&object, "k", &json!(i)).await.unwrap();
+    }
+    tokio::time::timeout(WAIT, socket.close()).await.expect("close() returned");
+    assert_eq!(socket.status(), ConnectionStatus::Closed);
+}
+
+#[tokio::test]
+async fn without_auto_reconnect_a_drop_ends_the_socket() {
+    let worker = LocalWorker::start();
+    let client = Client::new(worker.config().websocket_auto_reconnect(false).build().unwrap()).unwrap();
+    let socket = client.websocket(&unique("once")).await.unwrap();
+    worker.kill();
+    let ended = loop {
+        match tokio::time::timeout(WAIT, socket.next_message()).await.unwrap() {
+            Ok(Some(_)) => continue,
+            other => break other,
+        }
+    };
+    assert_eq!(ended.unwrap_err().kind(), ErrorKind::ConnectionClosed);
+    assert_eq!(socket.status(), ConnectionStatus::Closed);
+}

@@ -49,6 +49,9 @@ pub(super) struct Actor {
     commands: mpsc::Receiver<Command>,
     inbox: mpsc::Sender<Value>,
     status: watch::Sender<ConnectionStatus>,
+    /// Turns true when the handle asks to close: it wakes the task even while
+    /// it waits for a slow consumer to make room.
+    closing: watch::Receiver<bool>,
     final_error: Arc<Mutex<Option<Error>>>,
     /// Sends waiting for a connection, oldest first.
     outbox: VecDeque<String>,
@@ -60,24 +63,31 @@ pub(super) struct Actor {
     close_ack: Option<oneshot::Sender<()>>,
 }
 
+/// The task's ends of the channels it shares with the handle.
+pub(super) struct TaskEnds {
+    pub commands: mpsc::Receiver<Command>,
+    pub inbox: mpsc::Sender<Value>,
+    pub status: watch::Sender<ConnectionStatus>,
+    pub closing: watch::Receiver<bool>,
+    pub final_error: Arc<Mutex<Option<Error>>>,
+}
+
 impl Actor {
     pub(super) fn new(
         transport: Arc<Transport>,
         object: String,
         route: ObjectRoute,
-        commands: mpsc::Receiver<Command>,
-        inbox: mpsc::Sender<Value>,
-        status: watch::Sender<ConnectionStatus>,
-        final_error: Arc<Mutex<Option<Error>>>,
+        ends: TaskEnds,
     ) -> Self {
         Actor {
             transport,
             object,
             route,
-            commands,
-            inbox,
-            status,
-            final_error,
+            commands: ends.commands,
+            inbox: ends.inbox,
+            status: ends.status,
+            closing: ends.closing,
+            final_error: ends.final_error,
             outbox: VecDeque::new(),
             pending: HashMap::new(),
             last_seq: None,
@@ -114,7 +124,14 @@ impl Actor {
                     });
                     reconnects += 1;
                     match self.connected(socket, &config).await {
-                        Ended::ByUser => break None,
+                        Ended::ByUser => {
+                            self.disconnected("closed by the client".into(), false);
+                            break None;
+                        }
+                        Ended::Dropped(reason) if !config.websocket_auto_reconnect => {
+                            self.disconnected(reason.clone(), false);
+                            break Some(Error::ConnectionClosed { code: None, reason });
+                        }
                         Ended::Refused(error) => {
                             self.disconnected(error.to_string(), false);
                             break Some(error);
@@ -199,6 +216,7 @@ impl Actor {
         loop {
             tokio::select! {
                 _ = &mut deadline => return true,
+                _ = close_requested(&mut self.closing) => return false,
                 command = self.commands.recv() => match command {
                     None => return false,
                     Some(Command::Close { ack }) => {
@@ -295,6 +313,10 @@ impl Actor {
                         }
                     }
                 },
+                _ = close_requested(&mut self.closing) => {
+                    close_gracefully(&mut socket).await;
+                    return Ended::ByUser;
+                }
                 _ = heartbeat.tick() => {
                     if last_heard.elapsed() > dead_after {
                         return Ended::Dropped(format!(
@@ -327,7 +349,12 @@ impl Actor {
                     }
                     self.last_seq = Some(seq);
                 }
-                let _ = self.inbox.send(value).await;
+                tokio::select! {
+                    _ = self.inbox.send(value) => {}
+                    // Closing while the consumer lags: the message is dropped
+                    // with everything else still unread.
+                    _ = close_requested(&mut self.closing) => {}
+                }
             }
             Err(error) => self.bad_frame(error.to_string()),
         }
@@ -341,6 +368,11 @@ impl Actor {
             message,
         });
     }
+}
+
+/// Resolves once the handle asked to close (or is gone).
+async fn close_requested(closing: &mut watch::Receiver<bool>) {
+    let _ = closing.wait_for(|closing| *closing).await;
 }
 
 /// Sends a 1000 close and waits briefly for the peer's reply.

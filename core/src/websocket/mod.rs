@@ -68,6 +68,7 @@ pub struct WebSocket {
     object: String,
     commands: mpsc::Sender<Command>,
     status: watch::Receiver<ConnectionStatus>,
+    closing: watch::Sender<bool>,
     messages: tokio::sync::Mutex<mpsc::Receiver<Value>>,
     final_error: Arc<Mutex<Option<Error>>>,
     final_error_reported: std::sync::atomic::AtomicBool,
@@ -85,23 +86,24 @@ impl WebSocket {
         let (commands_tx, commands_rx) = mpsc::channel(config.send_queue_capacity);
         let (inbox_tx, inbox_rx) = mpsc::channel(config.message_buffer);
         let (status_tx, status_rx) = watch::channel(ConnectionStatus::Connecting);
+        let (closing_tx, closing_rx) = watch::channel(false);
         let (ready_tx, ready_rx) = oneshot::channel();
         let final_error = Arc::new(Mutex::new(None));
-        let task = actor::Actor::new(
-            transport,
-            object.clone(),
-            route,
-            commands_rx,
-            inbox_tx,
-            status_tx,
-            final_error.clone(),
-        );
+        let ends = actor::TaskEnds {
+            commands: commands_rx,
+            inbox: inbox_tx,
+            status: status_tx,
+            closing: closing_rx,
+            final_error: final_error.clone(),
+        };
+        let task = actor::Actor::new(transport, object.clone(), route, ends);
         tokio::spawn(task.run(ready_tx));
         match ready_rx.await {
             Ok(Ok(())) => Ok(WebSocket {
                 object,
                 commands: commands_tx,
                 status: status_rx,
+                closing: closing_tx,
                 messages: tokio::sync::Mutex::new(inbox_rx),
                 final_error,
                 final_error_reported: std::sync::atomic::AtomicBool::new(false),
@@ -232,6 +234,7 @@ impl WebSocket {
     /// Closes the socket (code 1000) and waits for the connection task to
     /// end. Pending calls fail with [`Error::ConnectionClosed`]. Idempotent.
     pub async fn close(&self) {
+        self.closing.send_replace(true);
         let (ack, done) = oneshot::channel();
         if self.commands.send(Command::Close { ack }).await.is_ok() {
             let _ = done.await;
