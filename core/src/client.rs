@@ -205,6 +205,7 @@ impl Client {
     ) -> Result<()> {
         let path = self.key_path(&object, key)?;
         validate::body(value, InputField::Value, validate::MAX_VALUE_BYTES)?;
+        let unconditional = condition.is_none();
         let mut body = Map::new();
         body.insert("value".into(), value.clone());
         if let Some((name, condition)) = condition {
@@ -217,6 +218,8 @@ impl Client {
         )?;
         let mut request = self.request("update_state", &object, Method::PUT, path);
         request.body = Some(Bytes::from(body));
+        // A conditional write that succeeded would lose its race on a repeat.
+        request.repeatable = unconditional;
         self.transport.execute(request).await?;
         Ok(())
     }
@@ -264,6 +267,7 @@ impl Client {
             timeout: self.config().timeout,
             traceparent: self.traceparent.clone().unwrap_or_else(trace::generate),
             base_url: None,
+            repeatable: true,
         }
     }
 }

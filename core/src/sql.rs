@@ -53,6 +53,8 @@ impl Client {
         let path = self.route(&object)?.path("/sql", "");
         let mut request = self.request("sql", &object, Method::POST, path);
         request.body = Some(body.into());
+        // A statement may write (an INSERT twice is two rows).
+        request.repeatable = false;
         let mut reply = self.execute_object(request).await?;
         let columns = protocol::take_array(&mut reply, "columns")?
             .into_iter()

@@ -217,7 +217,7 @@ impl Client {
         }
         let ops = ops.iter().map(tx_op_json).collect::<Result<Vec<_>>>()?;
         let mut reply = self
-            .storage_post(
+            .storage_post_once(
                 "transaction",
                 &object,
                 "/storage/transaction",
@@ -250,10 +250,36 @@ impl Client {
         rest: &str,
         body: &Value,
     ) -> Result<Map<String, Value>> {
+        self.storage_request(operation, object, rest, body, true)
+            .await
+    }
+
+    /// A storage request whose repeat could differ from running it once (a
+    /// transaction's checks would fail against its own writes).
+    async fn storage_post_once(
+        &self,
+        operation: &'static str,
+        object: &ObjectRef,
+        rest: &str,
+        body: &Value,
+    ) -> Result<Map<String, Value>> {
+        self.storage_request(operation, object, rest, body, false)
+            .await
+    }
+
+    async fn storage_request(
+        &self,
+        operation: &'static str,
+        object: &ObjectRef,
+        rest: &str,
+        body: &Value,
+        repeatable: bool,
+    ) -> Result<Map<String, Value>> {
         let route = self.route(object)?;
         let body = validate::body(body, InputField::Value, validate::MAX_BODY_BYTES)?;
         let mut request = self.request(operation, object, Method::POST, route.path(rest, ""));
         request.body = Some(body.into());
+        request.repeatable = repeatable;
         self.execute_object(request).await
     }
 }

@@ -41,6 +41,11 @@ pub(crate) struct Request {
     pub timeout: Duration,
     /// Sent as `traceparent`.
     pub traceparent: String,
+    /// Whether running the request twice has the effect of running it once
+    /// (reads, plain writes, calls with an idempotency key). Requests that
+    /// are not (transactions and conditional writes, SQL) are retried only
+    /// when they cannot have reached the worker.
+    pub repeatable: bool,
     /// Another base URL than the worker's (the management API's).
     pub base_url: Option<String>,
 }
@@ -163,7 +168,11 @@ impl Transport {
         if let Some(key) = &request.idempotency_key {
             builder = builder.header("Idempotency-Key", key);
         }
-        let mut response = builder.send().await.map_err(Failure::from_reqwest)?;
+        let repeatable = request.repeatable;
+        let mut response = builder
+            .send()
+            .await
+            .map_err(|e| Failure::from_reqwest(e, repeatable))?;
         let status = response.status();
         let retry_after = parse_retry_after(response.headers());
         let mut body = Vec::new();
@@ -178,18 +187,22 @@ impl Transport {
                     body.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
-                Err(e) => return Err(Failure::from_reqwest(e)),
+                Err(e) => return Err(Failure::from_reqwest(e, repeatable)),
             }
         }
         if status.is_success() {
             return Ok(Bytes::from(body));
         }
         let (kind, message) = protocol::parse_error_body(&body);
+        // 429: refused before running, always safe to retry. 502-504, or a
+        // 500 not in the protocol's shape (a proxy's page): the request may
+        // have run, so only a request safe to repeat is retried. A 500 in the
+        // protocol's shape is the object's deliberate answer (a method
+        // threw): the same request fails the same way.
         let retryable = status == StatusCode::TOO_MANY_REQUESTS
-            || matches!(status.as_u16(), 502..=504)
-            // A 500 in the protocol's own shape is the object's deliberate
-            // answer (a method threw): the same request fails the same way.
-            || (status.is_server_error() && kind.is_none());
+            || (request.repeatable
+                && (matches!(status.as_u16(), 502..=504)
+                    || (status.is_server_error() && kind.is_none())));
         let error = Error::from_remote(status.as_u16(), kind.as_deref(), message, retry_after);
         Err(Failure { error, retryable })
     }
@@ -209,20 +222,23 @@ impl Failure {
         }
     }
 
-    fn from_reqwest(e: reqwest::Error) -> Self {
+    /// A transport failure. A connect error means nothing was sent, so any
+    /// request may be retried; after that, only a repeatable one.
+    fn from_reqwest(e: reqwest::Error, repeatable: bool) -> Self {
         let e = e.without_url();
         let text = error_chain(&e);
+        let retryable = repeatable || e.is_connect();
         if e.is_timeout() {
             Failure {
                 error: Error::Timeout(text),
-                retryable: true,
+                retryable,
             }
         } else if e.is_builder() {
             Failure::final_(Error::invalid(crate::InputField::Config, text))
         } else {
             Failure {
                 error: Error::Network(text),
-                retryable: true,
+                retryable,
             }
         }
     }

@@ -94,3 +94,43 @@ async fn invalid_frames_are_reported_and_skipped() {
     );
     socket.close().await;
 }
+
+#[tokio::test]
+async fn only_repeatable_requests_are_retried_after_an_ambiguous_failure() {
+    let server = HarnessServer::start("hostile_server.py", &[]);
+    let attempts: Arc<Mutex<Vec<(&'static str, u32)>>> = Arc::default();
+    let sink = attempts.clone();
+    let client = Client::new(
+        Config::builder()
+            .worker_url(&server.url)
+            .retry_count(3)
+            .retry_delay(Duration::from_millis(5))
+            .event_hook(Arc::new(move |e: &Event| {
+                if let Event::RequestStop {
+                    operation,
+                    attempts,
+                    ..
+                } = e
+                {
+                    sink.lock().unwrap().push((operation, *attempts));
+                }
+            }))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    // A 502 may come after the object ran the request: a read is repeated,
+    // a transaction (whose checks would fail against its own writes) is not.
+    client.get_state("proxy-500").await.unwrap_err();
+    let tx = [cloudflare_durable::TxOp::Put {
+        key: "k".into(),
+        value: json!(1),
+    }];
+    client.transaction("proxy-500", &tx).await.unwrap_err();
+    client
+        .sql("proxy-500", "INSERT INTO t VALUES (1)", &[])
+        .await
+        .unwrap_err();
+    let seen = attempts.lock().unwrap().clone();
+    assert_eq!(seen, vec![("get_state", 4), ("transaction", 1), ("sql", 1)]);
+}

@@ -312,18 +312,30 @@ async fn close_completes_while_the_consumer_lags() {
     for i in 0..20 {
         client.update_state(&object, "k", &json!(i)).await.unwrap();
     }
-    tokio::time::timeout(WAIT, socket.close()).await.expect("close() returned");
+    tokio::time::timeout(WAIT, socket.close())
+        .await
+        .expect("close() returned");
     assert_eq!(socket.status(), ConnectionStatus::Closed);
 }
 
 #[tokio::test]
 async fn without_auto_reconnect_a_drop_ends_the_socket() {
     let worker = LocalWorker::start();
-    let client = Client::new(worker.config().websocket_auto_reconnect(false).build().unwrap()).unwrap();
+    let client = Client::new(
+        worker
+            .config()
+            .websocket_auto_reconnect(false)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
     let socket = client.websocket(&unique("once")).await.unwrap();
     worker.kill();
     let ended = loop {
-        match tokio::time::timeout(WAIT, socket.next_message()).await.unwrap() {
+        match tokio::time::timeout(WAIT, socket.next_message())
+            .await
+            .unwrap()
+        {
             Ok(Some(_)) => continue,
             other => break other,
         }
