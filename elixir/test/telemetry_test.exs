@@ -78,6 +78,14 @@ defmodule CloudflareDurable.TelemetryTest do
     assert_receive {:telemetry, [:cloudflare_durable, :websocket, :disconnected], _,
                     %{object_id: ^id, will_reconnect: false}},
                    5_000
+
+    # exactly one disconnect for a user close: the core's, no duplicate
+    # (the core's event goes through the Events process before telemetry,
+    # so a round trip through it flushes anything still in flight)
+    _ = :sys.get_state(CloudflareDurable.Events)
+
+    refute_received {:telemetry, [:cloudflare_durable, :websocket, :disconnected], _,
+                     %{object_id: ^id}}
   end
 
   test "a refused socket reports an error event" do

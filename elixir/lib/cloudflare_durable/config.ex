@@ -13,7 +13,14 @@ defmodule CloudflareDurable.Config do
   `:websocket_reconnect_delay` (1000), `:websocket_max_reconnect_delay`
   (30000), `:heartbeat_interval` (15000), `:heartbeat_timeout` (10000),
   `:pool_size` (10), `:send_queue_capacity` (1024), `:message_buffer` (4096),
-  `:allow_insecure_http` (false; plain `http` is always allowed on loopback).
+  `:allow_insecure_http` (false; plain `http` is always allowed on loopback),
+  `:websocket_auto_reconnect` (true; false ends a socket at its first drop),
+  `:default_namespace` (the namespace of objects named without one;
+  `"default"`), `:api_base_url` (Cloudflare's v4 API, for
+  `list_namespaces`/`list_objects`; `https://api.cloudflare.com/client/v4`).
+
+  `:traceparent` (a W3C trace context) makes that call's requests carry it;
+  it derives a client from the cached one without building a new pool.
 
   A `:timeout` given in a call's `opts` bounds that call as a whole without
   building another client; one from the application configuration is also
@@ -31,6 +38,9 @@ defmodule CloudflareDurable.Config do
     :retry_delay,
     :websocket_reconnect_delay,
     :websocket_max_reconnect_delay,
+    :websocket_auto_reconnect,
+    :default_namespace,
+    :api_base_url,
     :heartbeat_interval,
     :heartbeat_timeout,
     :pool_size,
@@ -54,7 +64,7 @@ defmodule CloudflareDurable.Config do
   @spec client(keyword()) :: {:ok, Native.client(), pos_integer()} | {:error, tuple()}
   def client(opts) do
     app = Application.get_all_env(:cloudflare_durable)
-    base_opts = Keyword.delete(opts, :timeout)
+    base_opts = Keyword.drop(opts, [:timeout, :traceparent])
 
     options =
       Enum.reduce(@client_keys, %{}, fn key, acc ->
@@ -73,12 +83,17 @@ defmodule CloudflareDurable.Config do
     timeout = Keyword.get(opts, :timeout) || Keyword.get(app, :timeout) || @default_timeout
 
     if is_integer(timeout) and timeout > 0 do
-      with {:ok, client} <- cached(options), do: {:ok, client, timeout}
+      with {:ok, client} <- cached(options),
+           {:ok, client} <- traced(client, Keyword.get(opts, :traceparent)),
+           do: {:ok, client, timeout}
     else
       {:error,
        {:invalid_config, "invalid_input", "timeout must be a positive integer (ms)", nil, nil}}
     end
   end
+
+  defp traced(client, nil), do: {:ok, client}
+  defp traced(client, traceparent), do: Native.with_traceparent(client, traceparent)
 
   defp value(key, opts, app) do
     case Keyword.fetch(opts, key) do

@@ -27,6 +27,9 @@ defmodule CloudflareDurable.Native do
   @spec new_client(map()) :: {:ok, client()} | {:error, detail()}
   def new_client(_options), do: fallback()
 
+  @spec with_traceparent(client(), term()) :: {:ok, client()} | {:error, detail()}
+  def with_traceparent(_client, _traceparent), do: fallback()
+
   @spec initialize(client(), term(), term(), ms()) :: pending()
   def initialize(_client, _object, _state, _timeout), do: fallback()
 
@@ -44,6 +47,54 @@ defmodule CloudflareDurable.Native do
 
   @spec delete_state(client(), term(), term(), ms()) :: pending()
   def delete_state(_client, _object, _key, _timeout), do: fallback()
+
+  @spec get_many(client(), term(), term(), ms()) :: pending()
+  def get_many(_client, _object, _keys, _timeout), do: fallback()
+
+  @spec put_many(client(), term(), term(), ms()) :: pending()
+  def put_many(_client, _object, _entries, _timeout), do: fallback()
+
+  @spec delete_many(client(), term(), term(), ms()) :: pending()
+  def delete_many(_client, _object, _keys, _timeout), do: fallback()
+
+  @spec delete_all(client(), term(), ms()) :: pending()
+  def delete_all(_client, _object, _timeout), do: fallback()
+
+  @spec list_page(client(), term(), tuple(), term(), ms()) :: pending()
+  def list_page(_client, _object, _options, _cursor, _timeout), do: fallback()
+
+  @spec transaction(client(), term(), term(), ms()) :: pending()
+  def transaction(_client, _object, _ops, _timeout), do: fallback()
+
+  @spec update_state_if(client(), term(), term(), term(), term(), ms()) :: pending()
+  def update_state_if(_client, _object, _key, _value, _condition, _timeout), do: fallback()
+
+  @spec get_alarm(client(), term(), ms()) :: pending()
+  def get_alarm(_client, _object, _timeout), do: fallback()
+
+  @spec set_alarm(client(), term(), term(), ms()) :: pending()
+  def set_alarm(_client, _object, _time_ms, _timeout), do: fallback()
+
+  @spec delete_alarm(client(), term(), ms()) :: pending()
+  def delete_alarm(_client, _object, _timeout), do: fallback()
+
+  @spec sql(client(), term(), term(), term(), ms()) :: pending()
+  def sql(_client, _object, _query, _params, _timeout), do: fallback()
+
+  @spec batch(client(), term(), term(), ms()) :: pending()
+  def batch(_client, _object, _calls, _timeout), do: fallback()
+
+  @spec new_unique_id(client(), term(), term(), ms()) :: pending()
+  def new_unique_id(_client, _namespace, _jurisdiction, _timeout), do: fallback()
+
+  @spec namespace_object_id(client(), term(), term(), ms()) :: pending()
+  def namespace_object_id(_client, _namespace, _name, _timeout), do: fallback()
+
+  @spec list_namespaces(client(), term(), term(), ms()) :: pending()
+  def list_namespaces(_client, _page, _per_page, _timeout), do: fallback()
+
+  @spec list_objects(client(), term(), term(), term(), ms()) :: pending()
+  def list_objects(_client, _namespace_id, _cursor, _limit, _timeout), do: fallback()
 
   @spec ws_open(client(), term(), ms()) :: pending()
   def ws_open(_client, _object, _timeout), do: fallback()

@@ -22,7 +22,7 @@ defmodule CloudflareDurable.WebSocket.Connection do
 
   require Logger
 
-  alias CloudflareDurable.{Client, Error, Native, Telemetry}
+  alias CloudflareDurable.{Client, Error, Native}
 
   @typedoc "A connection process."
   @type t :: pid()
@@ -244,13 +244,8 @@ defmodule CloudflareDurable.WebSocket.Connection do
     case Map.pop(state.pending, ref) do
       {{from, :close}, pending} ->
         GenServer.reply(from, :ok)
+        # The core reports the disconnect (will_reconnect: false) itself.
         notify(state, {:websocket_closed, :closed})
-
-        Telemetry.execute([:cloudflare_durable, :websocket, :disconnected], %{count: 1}, %{
-          object_id: state.object_id,
-          reason: "closed by the client",
-          will_reconnect: false
-        })
 
         {:stop, :normal, %{state | pending: pending, closer: nil}}
 

@@ -10,6 +10,7 @@
 
 mod convert;
 mod errors;
+mod surface;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +19,8 @@ use std::time::Duration;
 
 use cloudflare_durable::serde_json::{Map, Value};
 use cloudflare_durable::{
-    CallOptions, Client, Config, ConnectionStatus, Error, Event, EventHook, InputField, WebSocket,
+    CallOptions, Client, Config, ConnectionStatus, Error, Event, EventHook, InputField, ObjectRef,
+    WebSocket,
 };
 use rustler::{Atom, Encoder, Env, LocalPid, NifResult, OwnedEnv, ResourceArc, Term};
 use tokio::sync::{mpsc, Semaphore};
@@ -115,11 +117,13 @@ impl Drop for SocketRes {
 }
 
 /// What a successful operation hands back.
-enum Reply {
+pub(crate) enum Reply {
     Ok,
     Value(Value),
     Object(Map<String, Value>),
     Socket(ResourceArc<SocketRes>),
+    /// One `{:ok, v} | {:error, detail}` per call of a batch.
+    Batch(Vec<Result<Value, Failure>>),
 }
 
 fn encode_outcome<'a>(env: Env<'a>, outcome: Result<Reply, Failure>) -> Term<'a> {
@@ -133,12 +137,22 @@ fn encode_outcome<'a>(env: Env<'a>, outcome: Result<Reply, Failure>) -> Term<'a>
             let id = socket.id;
             (atoms::ok(), socket, id).encode(env)
         }
+        Ok(Reply::Batch(results)) => {
+            let items: Vec<Term> = results
+                .iter()
+                .map(|r| match r {
+                    Ok(value) => (atoms::ok(), convert::json_to_term(env, value)).encode(env),
+                    Err(failure) => failure.error_tuple(env),
+                })
+                .collect();
+            (atoms::ok(), items).encode(env)
+        }
         Err(failure) => failure.error_tuple(env),
     }
 }
 
 /// Spawns `work` and returns the reference its `{ref, result}` reply will carry.
-fn spawn_reply<'a, F>(env: Env<'a>, deadline: Option<Duration>, work: F) -> Term<'a>
+pub(crate) fn spawn_reply<'a, F>(env: Env<'a>, deadline: Option<Duration>, work: F) -> Term<'a>
 where
     F: Future<Output = Result<Reply, Failure>> + Send + 'static,
 {
@@ -169,7 +183,7 @@ where
     reference.encode(env)
 }
 
-fn text(term: Term, field: InputField, what: &str) -> Result<String, Failure> {
+pub(crate) fn text(term: Term, field: InputField, what: &str) -> Result<String, Failure> {
     let binary: rustler::Binary = term
         .decode()
         .map_err(|_| Failure::invalid(field, format!("{what} must be a string")))?;
@@ -178,11 +192,68 @@ fn text(term: Term, field: InputField, what: &str) -> Result<String, Failure> {
         .map_err(|_| Failure::invalid(field, format!("{what} is not valid UTF-8")))
 }
 
-fn json(term: Term, field: InputField, root: &str) -> Result<Value, Failure> {
+/// Decodes an object: a binary (a name in the default namespace) or
+/// `{namespace | nil, {:name, name} | {:id, hex}, jurisdiction | nil,
+/// location_hint | nil}` (built by `CloudflareDurable.ObjectRef`).
+pub(crate) fn object_ref(term: Term) -> Result<ObjectRef, Failure> {
+    if term.is_binary() {
+        return Ok(ObjectRef::name(text(
+            term,
+            InputField::ObjectName,
+            "object id",
+        )?));
+    }
+    let bad = || {
+        Failure::invalid(
+            InputField::ObjectName,
+            "object id must be a string, {namespace, name} or %CloudflareDurable.ObjectRef{}",
+        )
+    };
+    let parts = rustler::types::tuple::get_tuple(term).map_err(|_| bad())?;
+    let [ns, address, jurisdiction, hint] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let address = rustler::types::tuple::get_tuple(*address).map_err(|_| bad())?;
+    let [tag, value] = address.as_slice() else {
+        return Err(bad());
+    };
+    let tag = tag.atom_to_string().map_err(|_| bad())?;
+    let value = text(*value, InputField::ObjectName, "object id")?;
+    let mut object = match tag.as_str() {
+        "name" => ObjectRef::name(value),
+        "id" => ObjectRef::id(value),
+        _ => return Err(bad()),
+    };
+    if let Some(ns) = optional_text(*ns, InputField::ObjectName, "namespace")? {
+        object = object.in_namespace(ns);
+    }
+    if let Some(j) = optional_text(*jurisdiction, InputField::ObjectName, "jurisdiction")? {
+        object = object.jurisdiction(j);
+    }
+    if let Some(h) = optional_text(*hint, InputField::ObjectName, "location_hint")? {
+        object = object.location_hint(h);
+    }
+    Ok(object)
+}
+
+/// `nil` (or any atom) is `None`, a binary is its text.
+pub(crate) fn optional_text(
+    term: Term,
+    field: InputField,
+    what: &str,
+) -> Result<Option<String>, Failure> {
+    if term.is_atom() {
+        Ok(None)
+    } else {
+        text(term, field, what).map(Some)
+    }
+}
+
+pub(crate) fn json(term: Term, field: InputField, root: &str) -> Result<Value, Failure> {
     convert::term_to_json(term, root).map_err(|e| Failure::invalid(field, e.0))
 }
 
-fn deadline(term: Term) -> Result<Option<Duration>, Failure> {
+pub(crate) fn deadline(term: Term) -> Result<Option<Duration>, Failure> {
     if term.is_atom() {
         return Ok(None);
     }
@@ -198,7 +269,10 @@ fn deadline(term: Term) -> Result<Option<Duration>, Failure> {
 
 /// Runs a NIF body that may fail before spawning anything: the failure is
 /// returned as `{:error, detail}` at once.
-fn checked<'a>(env: Env<'a>, body: impl FnOnce() -> Result<Term<'a>, Failure>) -> Term<'a> {
+pub(crate) fn checked<'a>(
+    env: Env<'a>,
+    body: impl FnOnce() -> Result<Term<'a>, Failure>,
+) -> Term<'a> {
     body().unwrap_or_else(|failure| failure.error_tuple(env))
 }
 
@@ -325,6 +399,15 @@ fn build_config(options: Term) -> Result<Config, Failure> {
     if let Some(v) = opt::<usize>(options, "message_buffer", count)? {
         builder = builder.message_buffer(v);
     }
+    if let Some(v) = opt::<bool>(options, "websocket_auto_reconnect", "a boolean")? {
+        builder = builder.websocket_auto_reconnect(v);
+    }
+    if let Some(ns) = opt::<String>(options, "default_namespace", "a string")? {
+        builder = builder.default_namespace(ns);
+    }
+    if let Some(url) = opt::<String>(options, "api_base_url", "a string")? {
+        builder = builder.api_base_url(url);
+    }
     if let Some(v) = opt::<bool>(options, "allow_insecure_http", "a boolean")? {
         builder = builder.allow_insecure_http(v);
     }
@@ -357,6 +440,24 @@ fn new_client<'a>(env: Env<'a>, options: Term<'a>) -> Term<'a> {
     })
 }
 
+/// A clone of `client` whose requests carry the W3C `traceparent`;
+/// `{:ok, client}` or `{:error, detail}`. Does no I/O.
+#[rustler::nif]
+fn with_traceparent<'a>(
+    env: Env<'a>,
+    client: ResourceArc<ClientRes>,
+    traceparent: Term<'a>,
+) -> Term<'a> {
+    checked(env, || {
+        let traceparent = text(traceparent, InputField::Params, "traceparent")?;
+        let client = client
+            .client
+            .with_traceparent(&traceparent)
+            .map_err(Failure::from)?;
+        Ok((atoms::ok(), ResourceArc::new(ClientRes { client })).encode(env))
+    })
+}
+
 // ---------------------------------------------------------------- HTTP
 
 #[rustler::nif]
@@ -368,12 +469,12 @@ fn initialize<'a>(
     timeout: Term<'a>,
 ) -> Term<'a> {
     checked(env, || {
-        let object = text(object, InputField::ObjectName, "object id")?;
+        let object = object_ref(object)?;
         let state = json(state, InputField::Value, "data")?;
         let limit = deadline(timeout)?;
         let client = client.client.clone();
         Ok(spawn_reply(env, limit, async move {
-            client.initialize(&object, &state).await?;
+            client.initialize(object, &state).await?;
             Ok(Reply::Ok)
         }))
     })
@@ -390,7 +491,7 @@ fn call_method<'a>(
     idempotency_key: Term<'a>,
 ) -> Term<'a> {
     checked(env, || {
-        let object = text(object, InputField::ObjectName, "object id")?;
+        let object = object_ref(object)?;
         let method = text(method, InputField::MethodName, "method name")?;
         let params = json(params, InputField::Params, "params")?;
         let limit = deadline(timeout)?;
@@ -410,7 +511,7 @@ fn call_method<'a>(
         };
         Ok(spawn_reply(env, limit, async move {
             let result = client
-                .call_method_with(&object, &method, &params, options)
+                .call_method_with(object, &method, &params, options)
                 .await?;
             Ok(Reply::Value(result))
         }))
@@ -425,11 +526,11 @@ fn get_state<'a>(
     timeout: Term<'a>,
 ) -> Term<'a> {
     checked(env, || {
-        let object = text(object, InputField::ObjectName, "object id")?;
+        let object = object_ref(object)?;
         let limit = deadline(timeout)?;
         let client = client.client.clone();
         Ok(spawn_reply(env, limit, async move {
-            Ok(Reply::Object(client.get_state(&object).await?))
+            Ok(Reply::Object(client.get_state(object).await?))
         }))
     })
 }
@@ -443,12 +544,12 @@ fn get_state_key<'a>(
     timeout: Term<'a>,
 ) -> Term<'a> {
     checked(env, || {
-        let object = text(object, InputField::ObjectName, "object id")?;
+        let object = object_ref(object)?;
         let key = text(key, InputField::Key, "key")?;
         let limit = deadline(timeout)?;
         let client = client.client.clone();
         Ok(spawn_reply(env, limit, async move {
-            Ok(Reply::Value(client.get_state_key(&object, &key).await?))
+            Ok(Reply::Value(client.get_state_key(object, &key).await?))
         }))
     })
 }
@@ -463,13 +564,13 @@ fn update_state<'a>(
     timeout: Term<'a>,
 ) -> Term<'a> {
     checked(env, || {
-        let object = text(object, InputField::ObjectName, "object id")?;
+        let object = object_ref(object)?;
         let key = text(key, InputField::Key, "key")?;
         let value = json(value, InputField::Value, "value")?;
         let limit = deadline(timeout)?;
         let client = client.client.clone();
         Ok(spawn_reply(env, limit, async move {
-            client.update_state(&object, &key, &value).await?;
+            client.update_state(object, &key, &value).await?;
             Ok(Reply::Ok)
         }))
     })
@@ -484,12 +585,12 @@ fn delete_state<'a>(
     timeout: Term<'a>,
 ) -> Term<'a> {
     checked(env, || {
-        let object = text(object, InputField::ObjectName, "object id")?;
+        let object = object_ref(object)?;
         let key = text(key, InputField::Key, "key")?;
         let limit = deadline(timeout)?;
         let client = client.client.clone();
         Ok(spawn_reply(env, limit, async move {
-            client.delete_state(&object, &key).await?;
+            client.delete_state(object, &key).await?;
             Ok(Reply::Ok)
         }))
     })
@@ -510,12 +611,12 @@ fn ws_open<'a>(
 ) -> Term<'a> {
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     checked(env, || {
-        let object = text(object, InputField::ObjectName, "object id")?;
+        let object = object_ref(object)?;
         let limit = deadline(timeout)?;
         let client = client.client.clone();
         let pid = env.pid();
         Ok(spawn_reply(env, limit, async move {
-            let socket = Arc::new(Tracked::new(client.websocket(&object).await?));
+            let socket = Arc::new(Tracked::new(client.websocket(object).await?));
             let credits = Arc::new(Semaphore::new(0));
             let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
             // The reader starts before the reply is sent, so that the resource
