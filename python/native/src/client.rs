@@ -1,16 +1,22 @@
 //! `NativeClient`: the core `Client` with a blocking and an awaitable form
 //! of every operation. The pure-Python `Client` and `AsyncClient` wrap it.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
-use cloudflare_durable::{CallOptions, Client, Config, Event, EventHook, WebSocket};
+use cloudflare_durable::serde_json::{json, Map, Value};
+use cloudflare_durable::{
+    BatchCall, CallOptions, Client, Condition, Config, Error, Event, EventHook, ListOptions,
+    ObjectRef, TxOp, WebSocket,
+};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::IntoPyObjectExt;
 
-use crate::convert::{to_json, Json, JsonMap};
-use crate::errors::{self, to_py};
-use crate::runtime::{self, block_on, future_into_py};
+use crate::convert::{to_json, to_py as json_to_py, Json, JsonMap};
+use crate::errors::{self, core_err, to_py, Failure};
+use crate::runtime::{self, attach_from_rust, block_on, future_into_py};
 use crate::websocket::NativeWebSocket;
 
 /// Seconds (a Python float) to a `Duration`, refusing NaN, inf and negatives.
@@ -28,7 +34,7 @@ struct Sink(Py<PyAny>);
 
 impl EventHook for Sink {
     fn on_event(&self, event: &Event) {
-        let _ = Python::try_attach(|py| {
+        let _ = attach_from_rust(|py| {
             let delivered = event_dict(py, event).and_then(|d| self.0.call1(py, (d,)));
             if let Err(e) = delivered {
                 e.write_unraisable(py, None);
@@ -97,8 +103,81 @@ fn event_dict<'py>(py: Python<'py>, event: &Event) -> PyResult<Bound<'py, PyDict
     Ok(d)
 }
 
-/// A client for one worker (blocking methods, and `*_async` ones that return
-/// awaitables). Safe to share between threads.
+/// Reads an object reference: a name (`str`) or the tuple
+/// `(name, id, namespace, jurisdiction, location_hint)` built by the package.
+pub fn object_ref(obj: &Bound<'_, PyAny>) -> PyResult<ObjectRef> {
+    if let Ok(name) = obj.cast::<PyString>() {
+        return Ok(ObjectRef::name(name.extract::<String>()?));
+    }
+    type Spec = (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let (name, id, namespace, jurisdiction, hint): Spec = obj.extract().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err("object must be a str or an ObjectRef")
+    })?;
+    let mut r = match (name, id) {
+        (Some(name), None) => ObjectRef::name(name),
+        (None, Some(id)) => ObjectRef::id(id),
+        _ => {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "an ObjectRef has exactly one of name and id",
+            ))
+        }
+    };
+    if let Some(ns) = namespace {
+        r = r.in_namespace(ns);
+    }
+    if let Some(j) = jurisdiction {
+        r = r.jurisdiction(j);
+    }
+    if let Some(h) = hint {
+        r = r.location_hint(h);
+    }
+    Ok(r)
+}
+
+/// Runs a core operation: blocking (GIL released) when `aio` is false, else
+/// returns an asyncio future.
+fn run<'py, F, T>(py: Python<'py>, aio: bool, fut: F) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future<Output = Result<T, Error>> + Send + 'static,
+    T: for<'a> IntoPyObject<'a> + Send + 'static,
+{
+    if aio {
+        future_into_py(py, fut)
+    } else {
+        block_on(py, fut)?.map_err(to_py)?.into_bound_py_any(py)
+    }
+}
+
+/// Per-call results of a batch on their way to Python: each the value, or
+/// the exception instance (not raised).
+struct BatchOut(Vec<Result<Value, Error>>);
+
+impl<'py> IntoPyObject<'py> for BatchOut {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let list = PyList::empty(py);
+        for item in &self.0 {
+            match item {
+                Ok(v) => list.append(json_to_py(py, v)?)?,
+                Err(e) => list.append(core_err(py, e).into_value(py))?,
+            }
+        }
+        Ok(list.into_any())
+    }
+}
+
+/// A client for one worker. Every operation blocks (GIL released) unless
+/// called with `aio=True`, which returns an asyncio future instead. Safe to
+/// share between threads.
 #[pyclass(module = "cloudflare_durable._native", frozen)]
 pub struct NativeClient {
     client: RwLock<Option<Client>>,
@@ -107,8 +186,9 @@ pub struct NativeClient {
 }
 
 impl NativeClient {
-    /// The core client, unless closed or inherited across `fork()`.
-    fn client(&self) -> PyResult<Client> {
+    /// The core client (carrying `traceparent` when given), unless closed
+    /// or inherited across `fork()`.
+    fn client(&self, traceparent: Option<&str>) -> PyResult<Client> {
         let pid = std::process::id();
         if pid != self.pid {
             return Err(errors::closed(format!(
@@ -118,15 +198,20 @@ impl NativeClient {
             )));
         }
         runtime::get_py()?;
-        match self.client.read() {
+        let client = match self.client.read() {
             Ok(guard) => guard.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
-        .ok_or_else(|| errors::closed("the client is closed"))
+        .ok_or_else(|| errors::closed("the client is closed"))?;
+        match traceparent {
+            Some(tp) => client.with_traceparent(tp).map_err(to_py),
+            None => Ok(client),
+        }
     }
 
-    /// Remembers a socket so that `close()` can close it.
+    /// Remembers a socket so that `close()` (and the exit hook) can close it.
     pub fn track(&self, socket: &Arc<WebSocket>) {
+        runtime::track_socket(socket);
         let mut sockets = self.sockets.lock().unwrap_or_else(|p| p.into_inner());
         sockets.retain(|w| w.strong_count() > 0);
         sockets.push(Arc::downgrade(socket));
@@ -140,19 +225,42 @@ impl NativeClient {
         let mut sockets = self.sockets.lock().unwrap_or_else(|p| p.into_inner());
         sockets.drain(..).filter_map(|w| w.upgrade()).collect()
     }
+}
 
-    fn options(idempotency_key: Option<String>, timeout: Option<f64>) -> PyResult<CallOptions> {
-        Ok(CallOptions {
-            idempotency_key,
-            timeout: timeout.map(|t| seconds("timeout", t)).transpose()?,
-        })
-    }
+fn options(idempotency_key: Option<String>, timeout: Option<f64>) -> PyResult<CallOptions> {
+    Ok(CallOptions {
+        idempotency_key,
+        timeout: timeout.map(|t| seconds("timeout", t)).transpose()?,
+    })
 }
 
 async fn close_all(sockets: Vec<Arc<WebSocket>>) {
     for socket in sockets {
         socket.close().await;
     }
+}
+
+fn tx_op(op: &Bound<'_, PyAny>, i: usize) -> PyResult<TxOp> {
+    let (kind, key, value): (String, String, Bound<'_, PyAny>) = op.extract()?;
+    let path = format!("ops[{i}].value");
+    Ok(match kind.as_str() {
+        "get" => TxOp::Get { key },
+        "put" => TxOp::Put {
+            key,
+            value: to_json(&value, &path)?,
+        },
+        "delete" => TxOp::Delete { key },
+        "check_equals" => TxOp::CheckEquals {
+            key,
+            value: to_json(&value, &path)?,
+        },
+        "check_absent" => TxOp::CheckAbsent { key },
+        other => {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "ops[{i}] has unknown kind {other:?}"
+            )))
+        }
+    })
 }
 
 #[pymethods]
@@ -163,7 +271,7 @@ impl NativeClient {
         retry_count=None, retry_delay=None, websocket_reconnect_delay=None,
         websocket_max_reconnect_delay=None, heartbeat_interval=None, heartbeat_timeout=None,
         send_queue_capacity=None, message_buffer=None, pool_size=None,
-        allow_insecure_http=false, event_sink=None))]
+        allow_insecure_http=false, event_sink=None, default_namespace=None, api_base_url=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         worker_url: Option<String>,
@@ -181,6 +289,8 @@ impl NativeClient {
         pool_size: Option<usize>,
         allow_insecure_http: bool,
         event_sink: Option<Py<PyAny>>,
+        default_namespace: Option<String>,
+        api_base_url: Option<String>,
     ) -> PyResult<Self> {
         let mut b = Config::builder();
         if let Some(v) = worker_url {
@@ -193,6 +303,12 @@ impl NativeClient {
             b = b.api_token(v);
         }
         b = b.with_env();
+        if let Some(v) = default_namespace {
+            b = b.default_namespace(v);
+        }
+        if let Some(v) = api_base_url {
+            b = b.api_base_url(v);
+        }
         if let Some(v) = timeout {
             b = b.timeout(seconds("timeout", v)?);
         }
@@ -239,13 +355,13 @@ impl NativeClient {
     /// The worker URL in use.
     #[getter]
     fn worker_url(&self) -> PyResult<String> {
-        Ok(self.client()?.config().worker_url().to_string())
+        Ok(self.client(None)?.config().worker_url().to_string())
     }
 
     /// The per-attempt timeout, in seconds.
     #[getter]
     fn timeout(&self) -> PyResult<f64> {
-        Ok(self.client()?.config().timeout().as_secs_f64())
+        Ok(self.client(None)?.config().timeout().as_secs_f64())
     }
 
     /// Whether `close()` was called.
@@ -254,171 +370,477 @@ impl NativeClient {
         self.client.read().map(|g| g.is_none()).unwrap_or(true)
     }
 
-    /// Stores `state` (a dict) in the object, one key per member.
-    fn initialize(&self, py: Python<'_>, object: String, state: &Bound<'_, PyAny>) -> PyResult<()> {
-        let client = self.client()?;
-        let state = to_json(state, "state")?;
-        block_on(py, async move { client.initialize(&object, &state).await })?.map_err(to_py)
+    /// Checks a W3C `traceparent` as the core does (raises `InvalidInputError`).
+    fn check_traceparent(&self, traceparent: &str) -> PyResult<()> {
+        self.client(Some(traceparent)).map(|_| ())
     }
 
-    /// Awaitable form of `initialize`.
-    fn initialize_async<'py>(
+    /// Stores `state` (a dict) in the object, one key per member.
+    #[pyo3(signature = (object, state, aio=false, traceparent=None))]
+    fn initialize<'py>(
         &self,
         py: Python<'py>,
-        object: String,
+        object: &Bound<'py, PyAny>,
         state: &Bound<'py, PyAny>,
+        aio: bool,
+        traceparent: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client()?;
+        let client = self.client(traceparent)?;
+        let object = object_ref(object)?;
         let state = to_json(state, "state")?;
-        future_into_py(py, async move {
-            client.initialize(&object, &state).await.map_err(to_py)
-        })
+        run(
+            py,
+            aio,
+            async move { client.initialize(object, &state).await },
+        )
     }
 
     /// Calls a method of the object and returns its result.
-    #[pyo3(signature = (object, method, params, idempotency_key=None, timeout=None))]
-    fn call_method(
-        &self,
-        py: Python<'_>,
-        object: String,
-        method: String,
-        params: &Bound<'_, PyAny>,
-        idempotency_key: Option<String>,
-        timeout: Option<f64>,
-    ) -> PyResult<Json> {
-        let client = self.client()?;
-        let params = to_json(params, "params")?;
-        let options = Self::options(idempotency_key, timeout)?;
-        block_on(py, async move {
-            client
-                .call_method_with(&object, &method, &params, options)
-                .await
-        })?
-        .map(Json)
-        .map_err(to_py)
-    }
-
-    /// Awaitable form of `call_method`.
-    #[pyo3(signature = (object, method, params, idempotency_key=None, timeout=None))]
-    fn call_method_async<'py>(
+    #[pyo3(signature = (object, method, params, idempotency_key=None, timeout=None, aio=false, traceparent=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn call_method<'py>(
         &self,
         py: Python<'py>,
-        object: String,
+        object: &Bound<'py, PyAny>,
         method: String,
         params: &Bound<'py, PyAny>,
         idempotency_key: Option<String>,
         timeout: Option<f64>,
+        aio: bool,
+        traceparent: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client()?;
+        let client = self.client(traceparent)?;
+        let object = object_ref(object)?;
         let params = to_json(params, "params")?;
-        let options = Self::options(idempotency_key, timeout)?;
-        future_into_py(py, async move {
+        let options = options(idempotency_key, timeout)?;
+        run(py, aio, async move {
             client
-                .call_method_with(&object, &method, &params, options)
+                .call_method_with(object, &method, &params, options)
                 .await
                 .map(Json)
-                .map_err(to_py)
         })
     }
 
-    /// The object's whole state, as a dict.
-    fn get_state(&self, py: Python<'_>, object: String) -> PyResult<JsonMap> {
-        let client = self.client()?;
-        block_on(py, async move { client.get_state(&object).await })?
-            .map(JsonMap)
-            .map_err(to_py)
-    }
-
-    /// Awaitable form of `get_state`.
-    fn get_state_async<'py>(&self, py: Python<'py>, object: String) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client()?;
-        future_into_py(py, async move {
-            client.get_state(&object).await.map(JsonMap).map_err(to_py)
-        })
-    }
-
-    /// One key of the object's state (`NotFoundError` when absent).
-    fn get_state_key(&self, py: Python<'_>, object: String, key: String) -> PyResult<Json> {
-        let client = self.client()?;
-        block_on(py, async move { client.get_state_key(&object, &key).await })?
-            .map(Json)
-            .map_err(to_py)
-    }
-
-    /// Awaitable form of `get_state_key`.
-    fn get_state_key_async<'py>(
+    /// The object's whole state (a dict), or one key's value when `key` is
+    /// given (`NotFoundError` when absent).
+    #[pyo3(signature = (object, key=None, aio=false, traceparent=None))]
+    fn get_state<'py>(
         &self,
         py: Python<'py>,
-        object: String,
-        key: String,
+        object: &Bound<'py, PyAny>,
+        key: Option<String>,
+        aio: bool,
+        traceparent: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client()?;
-        future_into_py(py, async move {
-            client
-                .get_state_key(&object, &key)
-                .await
-                .map(Json)
-                .map_err(to_py)
+        let client = self.client(traceparent)?;
+        let object = object_ref(object)?;
+        run(py, aio, async move {
+            match key {
+                None => client
+                    .get_state(object)
+                    .await
+                    .map(|m| Json(Value::Object(m))),
+                Some(key) => client.get_state_key(object, &key).await.map(Json),
+            }
         })
     }
 
-    /// Sets one key of the object's state.
-    fn update_state(
-        &self,
-        py: Python<'_>,
-        object: String,
-        key: String,
-        value: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
-        let client = self.client()?;
-        let value = to_json(value, "value")?;
-        block_on(py, async move {
-            client.update_state(&object, &key, &value).await
-        })?
-        .map_err(to_py)
-    }
-
-    /// Awaitable form of `update_state`.
-    fn update_state_async<'py>(
+    /// Sets one key; with `if_equals` (a 1-tuple holding the expected value)
+    /// or `if_absent`, only when that holds (`ConflictError` otherwise).
+    #[pyo3(signature = (object, key, value, if_equals=None, if_absent=false, aio=false, traceparent=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn update_state<'py>(
         &self,
         py: Python<'py>,
-        object: String,
+        object: &Bound<'py, PyAny>,
         key: String,
         value: &Bound<'py, PyAny>,
+        if_equals: Option<&Bound<'py, PyAny>>,
+        if_absent: bool,
+        aio: bool,
+        traceparent: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client()?;
+        let client = self.client(traceparent)?;
+        let object = object_ref(object)?;
         let value = to_json(value, "value")?;
-        future_into_py(py, async move {
-            client
-                .update_state(&object, &key, &value)
-                .await
-                .map_err(to_py)
+        let condition = match (if_equals, if_absent) {
+            (Some(_), true) => {
+                return Err(pyo3::exceptions::PyTypeError::new_err(
+                    "pass if_equals or if_absent, not both",
+                ))
+            }
+            (Some(expected), false) => Some(Condition::Equals(to_json(
+                &expected.get_item(0)?,
+                "if_equals",
+            )?)),
+            (None, true) => Some(Condition::Absent),
+            (None, false) => None,
+        };
+        run(py, aio, async move {
+            match condition {
+                None => client.update_state(object, &key, &value).await,
+                Some(c) => client.update_state_if(object, &key, &value, c).await,
+            }
         })
     }
 
     /// Deletes one key of the object's state.
-    fn delete_state(&self, py: Python<'_>, object: String, key: String) -> PyResult<()> {
-        let client = self.client()?;
-        block_on(py, async move { client.delete_state(&object, &key).await })?.map_err(to_py)
-    }
-
-    /// Awaitable form of `delete_state`.
-    fn delete_state_async<'py>(
+    #[pyo3(signature = (object, key, aio=false, traceparent=None))]
+    fn delete_state<'py>(
         &self,
         py: Python<'py>,
-        object: String,
+        object: &Bound<'py, PyAny>,
         key: String,
+        aio: bool,
+        traceparent: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client()?;
-        future_into_py(py, async move {
-            client.delete_state(&object, &key).await.map_err(to_py)
+        let client = self.client(traceparent)?;
+        let object = object_ref(object)?;
+        run(
+            py,
+            aio,
+            async move { client.delete_state(object, &key).await },
+        )
+    }
+
+    /// Reads many keys (a dict of those present).
+    #[pyo3(signature = (object, keys, aio=false, traceparent=None))]
+    fn get_many<'py>(
+        &self,
+        py: Python<'py>,
+        object: &Bound<'py, PyAny>,
+        keys: Vec<String>,
+        aio: bool,
+        traceparent: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client(traceparent)?;
+        let object = object_ref(object)?;
+        run(py, aio, async move {
+            let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+            client.get_many(object, &refs).await.map(JsonMap)
+        })
+    }
+
+    /// Writes many entries (a dict) atomically.
+    #[pyo3(signature = (object, entries, aio=false, traceparent=None))]
+    fn put_many<'py>(
+        &self,
+        py: Python<'py>,
+        object: &Bound<'py, PyAny>,
+        entries: &Bound<'py, PyDict>,
+        aio: bool,
+        traceparent: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client(traceparent)?;
+        let object = object_ref(object)?;
+        let entries = match to_json(entries.as_any(), "entries")? {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        run(
+            py,
+            aio,
+            async move { client.put_many(object, &entries).await },
+        )
+    }
+
+    /// Deletes many keys; returns how many existed.
+    #[pyo3(signature = (object, keys, aio=false, traceparent=None))]
+    fn delete_many<'py>(
+        &self,
+        py: Python<'py>,
+        object: &Bound<'py, PyAny>,
+        keys: Vec<String>,
+        aio: bool,
+        traceparent: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client(traceparent)?;
+        let object = object_ref(object)?;
+        run(py, aio, async move {
+            let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+            client.delete_many(object, &refs).await
+        })
+    }
+
+    /// Deletes every key; returns how many there were.
+    #[pyo3(signature = (object, aio=false, traceparent=None))]
+    fn delete_all<'py>(
+        &self,
+        py: Python<'py>,
+        object: &Bound<'py, PyAny>,
+        aio: bool,
+        traceparent: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client(traceparent)?;
+        let object = object_ref(object)?;
+        run(py, aio, async move { client.delete_all(object).await })
+    }
+
+    /// One page of keys: `{"entries": [[key, value], …], "cursor": str | None}`.
+    #[pyo3(signature = (object, prefix=None, start=None, end=None, limit=None, reverse=false,
+        cursor=None, aio=false, traceparent=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn list_page<'py>(
+        &self,
+        py: Python<'py>,
+        object: &Bound<'py, PyAny>,
+        prefix: Option<String>,
+        start: Option<String>,
+        end: Option<String>,
+        limit: Option<u32>,
+        reverse: bool,
+        cursor: Option<String>,
+        aio: bool,
+        traceparent: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client(traceparent)?;
+        let object = object_ref(object)?;
+        let options = ListOptions {
+            prefix,
+            start,
+            end,
+            limit,
+            reverse,
+        };
+        run(py, aio, async move {
+            let page = client
+                .list_page(object, &options, cursor.as_deref())
+                .await?;
+            let entries: Vec<Value> = page
+                .entries
+                .into_iter()
+                .map(|(k, v)| json!([k, v]))
+                .collect();
+            Ok(Json(json!({"entries": entries, "cursor": page.cursor})))
+        })
+    }
+
+    /// Applies ops (`(kind, key, value)` tuples) atomically; one result each.
+    #[pyo3(signature = (object, ops, aio=false, traceparent=None))]
+    fn transaction<'py>(
+        &self,
+        py: Python<'py>,
+        object: &Bound<'py, PyAny>,
+        ops: Vec<Bound<'py, PyAny>>,
+        aio: bool,
+        traceparent: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client(traceparent)?;
+        let object = object_ref(object)?;
+        let ops = ops
+            .iter()
+            .enumerate()
+            .map(|(i, op)| tx_op(op, i))
+            .collect::<PyResult<Vec<_>>>()?;
+        run(py, aio, async move {
+            client
+                .transaction(object, &ops)
+                .await
+                .map(|r| Json(Value::Array(r)))
+        })
+    }
+
+    /// The alarm time (ms since the epoch) or None.
+    #[pyo3(signature = (object, aio=false, traceparent=None))]
+    fn get_alarm<'py>(
+        &self,
+        py: Python<'py>,
+        object: &Bound<'py, PyAny>,
+        aio: bool,
+        traceparent: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client(traceparent)?;
+        let object = object_ref(object)?;
+        run(py, aio, async move { client.get_alarm(object).await })
+    }
+
+    /// Sets the alarm (ms since the epoch).
+    #[pyo3(signature = (object, time_ms, aio=false, traceparent=None))]
+    fn set_alarm<'py>(
+        &self,
+        py: Python<'py>,
+        object: &Bound<'py, PyAny>,
+        time_ms: u64,
+        aio: bool,
+        traceparent: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client(traceparent)?;
+        let object = object_ref(object)?;
+        run(
+            py,
+            aio,
+            async move { client.set_alarm(object, time_ms).await },
+        )
+    }
+
+    /// Deletes the alarm.
+    #[pyo3(signature = (object, aio=false, traceparent=None))]
+    fn delete_alarm<'py>(
+        &self,
+        py: Python<'py>,
+        object: &Bound<'py, PyAny>,
+        aio: bool,
+        traceparent: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client(traceparent)?;
+        let object = object_ref(object)?;
+        run(py, aio, async move { client.delete_alarm(object).await })
+    }
+
+    /// Runs one SQL statement: `{"columns", "rows", "rows_read", "rows_written"}`.
+    #[pyo3(signature = (object, query, params, aio=false, traceparent=None))]
+    fn sql<'py>(
+        &self,
+        py: Python<'py>,
+        object: &Bound<'py, PyAny>,
+        query: String,
+        params: Vec<Bound<'py, PyAny>>,
+        aio: bool,
+        traceparent: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client(traceparent)?;
+        let object = object_ref(object)?;
+        let params = params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| to_json(p, &format!("params[{i}]")))
+            .collect::<PyResult<Vec<_>>>()?;
+        run(py, aio, async move {
+            let r = client.sql(object, &query, &params).await?;
+            Ok(Json(json!({
+                "columns": r.columns,
+                "rows": r.rows,
+                "rows_read": r.rows_read,
+                "rows_written": r.rows_written,
+            })))
+        })
+    }
+
+    /// Runs `(method, params, idempotency_key)` calls in one round trip; a
+    /// list of each call's result or exception instance.
+    #[pyo3(signature = (object, calls, aio=false, traceparent=None))]
+    fn batch<'py>(
+        &self,
+        py: Python<'py>,
+        object: &Bound<'py, PyAny>,
+        calls: Vec<(String, Bound<'py, PyAny>, Option<String>)>,
+        aio: bool,
+        traceparent: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client(traceparent)?;
+        let object = object_ref(object)?;
+        let calls = calls
+            .into_iter()
+            .enumerate()
+            .map(|(i, (method, params, key))| {
+                Ok(BatchCall {
+                    method,
+                    params: to_json(&params, &format!("calls[{i}].params"))?,
+                    idempotency_key: key,
+                })
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        run(py, aio, async move {
+            client.batch(object, &calls).await.map(BatchOut)
+        })
+    }
+
+    /// A new unique object id (64 hex digits).
+    #[pyo3(signature = (namespace=None, jurisdiction=None, aio=false, traceparent=None))]
+    fn new_unique_id<'py>(
+        &self,
+        py: Python<'py>,
+        namespace: Option<String>,
+        jurisdiction: Option<String>,
+        aio: bool,
+        traceparent: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client(traceparent)?;
+        run(py, aio, async move {
+            client
+                .new_unique_id(namespace.as_deref(), jurisdiction.as_deref())
+                .await
+        })
+    }
+
+    /// The id the name maps to in the namespace.
+    #[pyo3(signature = (name, namespace=None, aio=false, traceparent=None))]
+    fn namespace_object_id<'py>(
+        &self,
+        py: Python<'py>,
+        name: String,
+        namespace: Option<String>,
+        aio: bool,
+        traceparent: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client(traceparent)?;
+        run(py, aio, async move {
+            client
+                .namespace_object_id(namespace.as_deref(), &name)
+                .await
+        })
+    }
+
+    /// A page of namespaces: `{"namespaces": [...], "page", "total_count", "has_more"}`.
+    #[pyo3(signature = (page, per_page, aio=false))]
+    fn list_namespaces<'py>(
+        &self,
+        py: Python<'py>,
+        page: u32,
+        per_page: u32,
+        aio: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client(None)?;
+        run(py, aio, async move {
+            let p = client.list_namespaces(page, per_page).await?;
+            let namespaces: Vec<Value> = p
+                .namespaces
+                .into_iter()
+                .map(|n| {
+                    json!({"id": n.id, "name": n.name, "script": n.script,
+                           "class": n.class, "use_sqlite": n.use_sqlite})
+                })
+                .collect();
+            Ok(Json(json!({"namespaces": namespaces, "page": p.page,
+                "total_count": p.total_count, "has_more": p.has_more})))
+        })
+    }
+
+    /// A page of a namespace's objects: `{"objects": [...], "cursor"}`.
+    #[pyo3(signature = (namespace_id, cursor=None, limit=1000, aio=false))]
+    fn list_objects<'py>(
+        &self,
+        py: Python<'py>,
+        namespace_id: String,
+        cursor: Option<String>,
+        limit: u32,
+        aio: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client(None)?;
+        run(py, aio, async move {
+            let p = client
+                .list_objects(&namespace_id, cursor.as_deref(), limit)
+                .await?;
+            let objects: Vec<Value> = p
+                .objects
+                .into_iter()
+                .map(|o| json!({"id": o.id, "has_stored_data": o.has_stored_data}))
+                .collect();
+            Ok(Json(json!({"objects": objects, "cursor": p.cursor})))
         })
     }
 
     /// Opens a WebSocket to the object (returns once connected).
-    fn websocket(&self, py: Python<'_>, object: String) -> PyResult<NativeWebSocket> {
-        let client = self.client()?;
-        let socket = block_on(py, async move { client.websocket(&object).await })?
+    #[pyo3(signature = (object, traceparent=None))]
+    fn websocket(
+        &self,
+        py: Python<'_>,
+        object: &Bound<'_, PyAny>,
+        traceparent: Option<&str>,
+    ) -> PyResult<NativeWebSocket> {
+        let client = self.client(traceparent)?;
+        let object = object_ref(object)?;
+        let socket = block_on(py, async move { client.websocket(object).await })?
             .map(Arc::new)
             .map_err(to_py)?;
         self.track(&socket);
@@ -426,14 +848,20 @@ impl NativeClient {
     }
 
     /// Awaitable form of `websocket`.
-    fn websocket_async<'py>(slf: Bound<'py, Self>, object: String) -> PyResult<Bound<'py, PyAny>> {
+    #[pyo3(signature = (object, traceparent=None))]
+    fn websocket_async<'py>(
+        slf: Bound<'py, Self>,
+        object: &Bound<'py, PyAny>,
+        traceparent: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        let client = slf.get().client()?;
+        let client = slf.get().client(traceparent)?;
+        let object = object_ref(object)?;
         let owner = slf.unbind();
         future_into_py(py, async move {
-            let socket = Arc::new(client.websocket(&object).await.map_err(to_py)?);
+            let socket = Arc::new(client.websocket(object).await.map_err(Failure::Core)?);
             owner.get().track(&socket);
-            Ok(NativeWebSocket::new(socket))
+            Ok::<_, Failure>(NativeWebSocket::new(socket))
         })
     }
 
@@ -450,12 +878,12 @@ impl NativeClient {
     /// Awaitable form of `close`.
     fn close_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let sockets = self.take_for_close();
-        if std::process::id() != self.pid {
-            return future_into_py(py, async { Ok(()) });
-        }
+        let forked = std::process::id() != self.pid;
         future_into_py(py, async move {
-            close_all(sockets).await;
-            Ok(())
+            if !forked {
+                close_all(sockets).await;
+            }
+            Ok::<(), Failure>(())
         })
     }
 }

@@ -32,32 +32,68 @@ fn build(
     }
 }
 
-/// The Python exception for a core error (takes the GIL briefly).
+/// The Python exception for a core error, built while attached.
+pub fn core_err(py: Python<'_>, error: &Error) -> PyErr {
+    build(
+        py,
+        error.kind().as_str(),
+        error.to_string(),
+        error.status(),
+        error.retry_after().map(|d| d.as_secs_f64()),
+        error.input_field().map(|f| f.as_str()),
+    )
+}
+
+/// The Python exception for a core error (attaches briefly).
 pub fn to_py(error: Error) -> PyErr {
-    Python::try_attach(|py| {
-        build(
-            py,
-            error.kind().as_str(),
-            error.to_string(),
-            error.status(),
-            error.retry_after().map(|d| d.as_secs_f64()),
-            error.input_field().map(|f| f.as_str()),
-        )
-    })
-    .unwrap_or_else(|| PyRuntimeError::new_err("the interpreter is shutting down"))
+    crate::runtime::attach_from_rust(|py| core_err(py, &error))
+        .unwrap_or_else(|| PyRuntimeError::new_err("the interpreter is shutting down"))
+}
+
+/// Why an awaited operation failed: a Python error, or a core error turned
+/// into one only once attached (on its way to the event loop).
+pub enum Failure {
+    /// Already a Python exception.
+    Py(PyErr),
+    /// A core error.
+    Core(Error),
+}
+
+impl From<PyErr> for Failure {
+    fn from(e: PyErr) -> Self {
+        Failure::Py(e)
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Core(e)
+    }
+}
+
+impl Failure {
+    /// The Python exception.
+    pub fn into_pyerr(self, py: Python<'_>) -> PyErr {
+        match self {
+            Failure::Py(e) => e,
+            Failure::Core(e) => core_err(py, &e),
+        }
+    }
 }
 
 /// A `ConnectionClosedError` with this message.
 pub fn closed(message: impl Into<String>) -> PyErr {
     let message = message.into();
-    Python::try_attach(|py| build(py, "connection_closed", message.clone(), None, None, None))
-        .unwrap_or_else(|| PyRuntimeError::new_err(message))
+    crate::runtime::attach_from_rust(|py| {
+        build(py, "connection_closed", message.clone(), None, None, None)
+    })
+    .unwrap_or_else(|| PyRuntimeError::new_err(message))
 }
 
 /// An `InvalidInputError` about the configuration.
 pub fn invalid_config(message: impl Into<String>) -> PyErr {
     let message = message.into();
-    Python::try_attach(|py| {
+    crate::runtime::attach_from_rust(|py| {
         build(
             py,
             "invalid_input",

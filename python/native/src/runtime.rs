@@ -1,21 +1,29 @@
 //! One tokio runtime per process, rebuilt in a `fork()`ed child (the parent's
-//! worker threads do not exist there), and the glue that lets
-//! `pyo3-async-runtimes` spawn onto it.
+//! worker threads do not exist there); the bridge from Rust futures to
+//! asyncio futures; and the exit-time guard that keeps Rust threads away
+//! from the interpreter once it starts shutting down.
+//!
+//! Why the guard: before Python 3.14, a thread that attaches to the
+//! interpreter after finalization began is terminated with `pthread_exit`,
+//! which unwinds through Rust frames and crashes the process. So no Rust
+//! thread attaches without [`attach_from_rust`], and the `atexit` hook
+//! [`shutdown`] (registered when the package is imported) closes every
+//! socket, refuses further attaches, and waits for the ones in flight.
 
-use std::cell::OnceCell;
 use std::future::Future;
-use std::pin::Pin;
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, RecvTimeoutError};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
+use cloudflare_durable::WebSocket;
 use pyo3::prelude::*;
-use pyo3_async_runtimes::generic::{ContextExt, Runtime as GenericRuntime};
-use pyo3_async_runtimes::TaskLocals;
+use pyo3::IntoPyObjectExt;
 use tokio::runtime::Runtime;
+use tokio::task::AbortHandle;
 
-use crate::errors;
+use crate::errors::{self, Failure};
 
 /// A runtime and the process that built it.
 struct ProcessRuntime {
@@ -30,6 +38,87 @@ static CURRENT: AtomicPtr<ProcessRuntime> = AtomicPtr::new(ptr::null_mut());
 
 /// How long a blocking wait sleeps between two checks for Ctrl-C.
 const SIGNAL_SLICE: Duration = Duration::from_millis(50);
+
+/// Set by the `atexit` hook: Rust threads no longer attach to Python.
+static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
+/// Set when the `atexit` hook is done: only finalization remains.
+static FINALIZING: AtomicBool = AtomicBool::new(false);
+/// Rust threads between "may I attach?" and "done with Python".
+static ATTACHING: AtomicUsize = AtomicUsize::new(0);
+/// The thread that ran the `atexit` hook (a hash of its id), 0 before.
+static EXIT_THREAD: AtomicU64 = AtomicU64::new(0);
+/// Every socket opened in this process, for the `atexit` hook to close.
+static SOCKETS: Mutex<Vec<Weak<WebSocket>>> = Mutex::new(Vec::new());
+
+thread_local! {
+    /// Whether this thread is one of the tokio runtime's.
+    static RUNTIME_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn thread_tag() -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::thread::current().id().hash(&mut h);
+    h.finish() | 1
+}
+
+/// Runs `f` attached to the interpreter from a thread that may not be a
+/// Python thread; `None` (and `f` not run) once the interpreter is shutting
+/// down. Threads already attached just run `f`.
+pub fn attach_from_rust<R>(f: impl FnOnce(Python<'_>) -> R) -> Option<R> {
+    if !RUNTIME_THREAD.with(|t| t.get()) {
+        // A Python thread (it runs Python code, so finalization handles it).
+        return Python::try_attach(f);
+    }
+    ATTACHING.fetch_add(1, Ordering::SeqCst);
+    let result = if SHUTTING_DOWN.load(Ordering::SeqCst) {
+        None
+    } else {
+        Python::try_attach(f)
+    };
+    ATTACHING.fetch_sub(1, Ordering::SeqCst);
+    result
+}
+
+/// Remembers a socket so that the `atexit` hook can close it.
+pub fn track_socket(socket: &Arc<WebSocket>) {
+    let mut sockets = SOCKETS.lock().unwrap_or_else(|p| p.into_inner());
+    sockets.retain(|w| w.strong_count() > 0);
+    sockets.push(Arc::downgrade(socket));
+}
+
+/// The `atexit` hook: closes every socket of this process (at most 2 s),
+/// stops Rust threads from attaching to Python, and waits (at most 2 s)
+/// for those already attaching. Idempotent.
+#[pyfunction]
+pub fn shutdown(py: Python<'_>) {
+    if SHUTTING_DOWN.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    EXIT_THREAD.store(thread_tag(), Ordering::SeqCst);
+    let sockets: Vec<Arc<WebSocket>> = {
+        let mut guard = SOCKETS.lock().unwrap_or_else(|p| p.into_inner());
+        guard.drain(..).filter_map(|w| w.upgrade()).collect()
+    };
+    let ours = current_pid() == Some(std::process::id());
+    if ours && !sockets.is_empty() {
+        let _ = block_on(py, async move {
+            let close = async {
+                for socket in sockets {
+                    socket.close().await;
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(2), close).await;
+        });
+    }
+    py.detach(|| {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while ATTACHING.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    FINALIZING.store(true, Ordering::SeqCst);
+}
 
 /// The pid that built the current runtime, if any.
 pub fn current_pid() -> Option<u32> {
@@ -53,6 +142,7 @@ pub fn get() -> std::io::Result<&'static Runtime> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .thread_name("cloudflare-durable")
+            .on_thread_start(|| RUNTIME_THREAD.with(|t| t.set(true)))
             .build()?;
         let fresh = Box::into_raw(Box::new(ProcessRuntime { pid, runtime }));
         match CURRENT.compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire) {
@@ -75,16 +165,12 @@ pub fn get_py() -> PyResult<&'static Runtime> {
     get().map_err(|e| errors::closed(format!("cannot start the tokio runtime: {e}")))
 }
 
-fn get_or_panic() -> &'static Runtime {
-    // Only reached after `get_py` succeeded in this process (every entry
-    // point calls it first), so this does not fail in practice; PyO3 turns
-    // a panic into a Python exception anyway.
-    get().expect("cannot start the tokio runtime")
-}
-
 /// Runs `future` on the runtime and waits for it with the GIL released, in
 /// short slices so that Ctrl-C (a pending signal) still interrupts the wait;
 /// an interrupted future is aborted.
+///
+/// A daemon thread still waiting here once the interpreter is finalizing
+/// stays parked instead of re-attaching (which would kill it mid-Rust-frame).
 pub fn block_on<T, F>(py: Python<'_>, future: F) -> PyResult<T>
 where
     T: Send + 'static,
@@ -99,6 +185,13 @@ where
     loop {
         let (back, received) = py.detach(move || {
             let received = rx.recv_timeout(SIGNAL_SLICE);
+            if FINALIZING.load(Ordering::SeqCst)
+                && EXIT_THREAD.load(Ordering::SeqCst) != thread_tag()
+            {
+                loop {
+                    std::thread::park();
+                }
+            }
             (rx, received)
         });
         rx = back;
@@ -119,55 +212,68 @@ where
     }
 }
 
-/// The `pyo3-async-runtimes` runtime: spawns onto this process's runtime.
-pub struct ForkAwareTokio;
+/// Cancels the Rust task behind an asyncio future when that future is
+/// cancelled (it is the future's done-callback; a no-op otherwise).
+#[pyclass(module = "cloudflare_durable._native", frozen)]
+pub struct Canceller(AbortHandle);
 
-tokio::task_local! {
-    static TASK_LOCALS: OnceCell<TaskLocals>;
-}
-
-impl GenericRuntime for ForkAwareTokio {
-    type JoinError = tokio::task::JoinError;
-    type JoinHandle = tokio::task::JoinHandle<()>;
-
-    fn spawn<F>(fut: F) -> Self::JoinHandle
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        get_or_panic().spawn(fut)
-    }
-
-    fn spawn_blocking<F>(f: F) -> Self::JoinHandle
-    where
-        F: FnOnce() + Send + 'static,
-    {
-        get_or_panic().spawn_blocking(f)
+#[pymethods]
+impl Canceller {
+    fn __call__(&self, future: &Bound<'_, PyAny>) -> PyResult<()> {
+        if future.call_method0("cancelled")?.is_truthy()? {
+            self.0.abort();
+        }
+        Ok(())
     }
 }
 
-impl ContextExt for ForkAwareTokio {
-    fn scope<F, R>(locals: TaskLocals, fut: F) -> Pin<Box<dyn Future<Output = R> + Send>>
-    where
-        F: Future<Output = R> + Send + 'static,
-    {
-        let cell = OnceCell::new();
-        let _ = cell.set(locals);
-        Box::pin(TASK_LOCALS.scope(cell, fut))
+/// Sets an asyncio future's outcome unless it was cancelled meanwhile (run
+/// on the loop's thread by `call_soon_threadsafe`).
+#[pyfunction]
+pub fn _complete(future: &Bound<'_, PyAny>, ok: bool, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    if future.call_method0("done")?.is_truthy()? {
+        return Ok(());
     }
-
-    fn get_task_locals() -> Option<TaskLocals> {
-        TASK_LOCALS
-            .try_with(|cell| cell.get().cloned())
-            .unwrap_or_default()
+    if ok {
+        future.call_method1("set_result", (value,))?;
+    } else {
+        future.call_method1("set_exception", (value,))?;
     }
+    Ok(())
 }
 
-/// Wraps a Rust future into a Python awaitable bound to the running loop.
-pub fn future_into_py<'py, F, T>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
+/// Wraps a Rust future into an asyncio future of the running loop. The
+/// result is handed to the loop with `call_soon_threadsafe` from a tokio
+/// thread through [`attach_from_rust`] (skipped once the interpreter is
+/// shutting down); cancelling the asyncio future aborts the Rust task.
+pub fn future_into_py<'py, F, T, E>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
 where
-    F: Future<Output = PyResult<T>> + Send + 'static,
+    F: Future<Output = Result<T, E>> + Send + 'static,
     T: for<'a> IntoPyObject<'a> + Send + 'static,
+    E: Into<Failure> + Send + 'static,
 {
-    get_py()?;
-    pyo3_async_runtimes::generic::future_into_py::<ForkAwareTokio, F, T>(py, fut)
+    let runtime = get_py()?;
+    let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
+    let future = event_loop.call_method0("create_future")?;
+    let complete = wrap_pyfunction!(_complete, py)?.into_any().unbind();
+    let target = future.clone().unbind();
+    let event_loop = event_loop.unbind();
+    let task = runtime.spawn(async move {
+        let result = fut.await;
+        attach_from_rust(move |py| {
+            let converted = match result {
+                Ok(v) => v.into_py_any(py).map_err(Failure::Py),
+                Err(e) => Err(e.into()),
+            };
+            let (ok, value) = match converted {
+                Ok(value) => (true, value),
+                Err(error) => (false, error.into_pyerr(py).into_value(py).into_any()),
+            };
+            // A closed loop raises RuntimeError: nobody is waiting any more.
+            let _ =
+                event_loop.call_method1(py, "call_soon_threadsafe", (complete, target, ok, value));
+        });
+    });
+    future.call_method1("add_done_callback", (Canceller(task.abort_handle()),))?;
+    Ok(future)
 }

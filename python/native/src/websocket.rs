@@ -72,10 +72,7 @@ impl NativeWebSocket {
     ) -> PyResult<Bound<'py, PyAny>> {
         let socket = self.socket()?;
         let message = to_json(message, "message")?;
-        future_into_py(
-            py,
-            async move { socket.send(&message).await.map_err(to_py) },
-        )
+        future_into_py(py, async move { socket.send(&message).await })
     }
 
     /// Calls a method over the socket and returns its result.
@@ -112,11 +109,7 @@ impl NativeWebSocket {
         let params = to_json(params, "params")?;
         let options = Self::options(idempotency_key, timeout)?;
         future_into_py(py, async move {
-            socket
-                .call_with(&method, &params, options)
-                .await
-                .map(Json)
-                .map_err(to_py)
+            socket.call_with(&method, &params, options).await.map(Json)
         })
     }
 
@@ -152,9 +145,10 @@ impl NativeWebSocket {
     #[pyo3(signature = (max=256))]
     fn next_batch_async<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyAny>> {
         let socket = self.socket()?;
-        future_into_py(py, async move {
-            socket.next_batch(max).await.map(JsonBatch).map_err(to_py)
-        })
+        future_into_py(
+            py,
+            async move { socket.next_batch(max).await.map(JsonBatch) },
+        )
     }
 
     /// Waits until the status is `status` (or the socket closes), at most
@@ -187,7 +181,7 @@ impl NativeWebSocket {
         let socket = self.socket.clone();
         future_into_py(py, async move {
             socket.close().await;
-            Ok(())
+            Ok::<(), crate::errors::Failure>(())
         })
     }
 }

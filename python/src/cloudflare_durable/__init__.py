@@ -10,6 +10,9 @@
         client.call_method("counter", "increment", {"increment": 1})
 """
 
+import atexit
+
+from . import _native
 from ._async import AsyncClient, AsyncWebSocket
 from ._config import JSONValue
 from ._errors import (
@@ -28,7 +31,29 @@ from ._errors import (
     UnauthorizedError,
 )
 from ._events import Event, EventHandler, logger
+from ._objects import (
+    BatchCall,
+    CheckAbsent,
+    CheckEquals,
+    Delete,
+    Get,
+    NamespaceInfo,
+    NamespacePage,
+    Object,
+    ObjectInfo,
+    ObjectPage,
+    ObjectRef,
+    Put,
+    SqlResult,
+    TxOp,
+    current_traceparent,
+)
 from ._sync import Client, WebSocket
+
+# Registered at import, so it runs after the handlers of code that uses the
+# package: closes every socket and keeps Rust threads off the interpreter
+# from then on (see native/src/runtime.rs).
+atexit.register(_native.shutdown)
 
 __version__ = "0.1.0"
 
@@ -40,6 +65,21 @@ __all__ = [
     "Event",
     "EventHandler",
     "JSONValue",
+    "Object",
+    "ObjectRef",
+    "Get",
+    "Put",
+    "Delete",
+    "CheckEquals",
+    "CheckAbsent",
+    "TxOp",
+    "BatchCall",
+    "SqlResult",
+    "NamespaceInfo",
+    "NamespacePage",
+    "ObjectInfo",
+    "ObjectPage",
+    "current_traceparent",
     "logger",
     "CloudflareDurableError",
     "InvalidInputError",

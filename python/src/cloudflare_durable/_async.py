@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import logging
 from types import TracebackType
+import copy
 from typing import (
     Any,
     AsyncIterator,
@@ -13,7 +14,9 @@ from typing import (
     Dict,
     Generator,
     List,
+    Mapping,
     Optional,
+    Tuple,
     Type,
     overload,
 )
@@ -22,6 +25,22 @@ from . import _native
 from ._config import JSONValue, native_client
 from ._errors import CloudflareDurableError
 from ._events import EventHandler, _deliver, logger
+from ._objects import (
+    UNSET,
+    BatchCall,
+    NamespacePage,
+    Object,
+    ObjectPage,
+    SqlResult,
+    TxOp,
+    _batch_spec,
+    _namespace_page,
+    _object_page,
+    _spec,
+    _sql_result,
+    _tx_spec,
+    current_traceparent,
+)
 
 MessageCallback = Callable[[Any], Any]
 """An ``on_message`` callback: called with each message on the loop's
@@ -43,7 +62,7 @@ class AsyncWebSocket:
     loop's thread) and to the iteration queue.
     """
 
-    def __init__(self, client: "AsyncClient", object: str) -> None:
+    def __init__(self, client: "AsyncClient", object: Object) -> None:
         self._client = client
         self._object = object
         self._native: Optional[_native.NativeWebSocket] = None
@@ -81,8 +100,10 @@ class AsyncWebSocket:
 
     @property
     def object(self) -> str:
-        """The object this socket talks to."""
-        return self._object
+        """The object this socket talks to (its name, or a label)."""
+        if self._native is not None:
+            return self._native.object
+        return self._object if isinstance(self._object, str) else str(self._object)
 
     @property
     def status(self) -> str:
@@ -209,7 +230,10 @@ class AsyncClient:
         pool_size: Optional[int] = None,
         allow_insecure_http: bool = False,
         on_event: Optional[EventHandler] = None,
+        default_namespace: Optional[str] = None,
+        api_base_url: Optional[str] = None,
     ) -> None:
+        self._traceparent: Optional[str] = None
         self._on_event = on_event
         try:
             self._loop: Optional[asyncio.AbstractEventLoop] = asyncio.get_running_loop()
@@ -232,6 +256,8 @@ class AsyncClient:
             pool_size=pool_size,
             allow_insecure_http=allow_insecure_http,
             event_sink=self._sink if wants_events else None,
+            default_namespace=default_namespace,
+            api_base_url=api_base_url,
         )
 
     def _sink(self, raw: Dict[str, Any]) -> None:
@@ -257,57 +283,210 @@ class AsyncClient:
         """Whether :meth:`close` was called."""
         return self._native.closed
 
-    async def initialize(self, object: str, state: Dict[str, JSONValue]) -> None:
-        """Stores ``state`` (a dict) in the object, one key per member, atomically."""
+    def with_traceparent(self, traceparent: str) -> "AsyncClient":
+        """A view of this client whose requests carry this W3C ``traceparent``
+        (it shares the connections; closing either closes both). Without
+        one, requests carry OpenTelemetry's current span when the
+        ``opentelemetry`` package is installed."""
+        self._native.check_traceparent(traceparent)
+        view = copy.copy(self)
+        view._traceparent = traceparent
+        return view
+
+    def _tp(self) -> Optional[str]:
         self._bind_loop()
-        await self._native.initialize_async(object, state)
+        return self._traceparent or current_traceparent()
+
+    async def initialize(self, object: Object, state: Dict[str, JSONValue]) -> None:
+        """Stores ``state`` (a dict) in the object, one key per member, atomically."""
+        await self._native.initialize(_spec(object), state, aio=True, traceparent=self._tp())
 
     async def call_method(
         self,
-        object: str,
+        object: Object,
         method: str,
         params: JSONValue = None,
         *,
         idempotency_key: Optional[str] = None,
         timeout: Optional[float] = None,
     ) -> Any:
-        """Calls ``method`` on the object with ``params`` and returns its result."""
-        self._bind_loop()
-        return await self._native.call_method_async(
-            object, method, params, idempotency_key, timeout
+        """Calls ``method`` on the object with ``params`` and returns its result.
+        Retried safely (every call carries an idempotency key)."""
+        return await self._native.call_method(
+            _spec(object), method, params, idempotency_key, timeout, aio=True, traceparent=self._tp()
         )
 
     @overload
-    async def get_state(self, object: str) -> Dict[str, Any]: ...
+    async def get_state(self, object: Object) -> Dict[str, Any]: ...
 
     @overload
-    async def get_state(self, object: str, key: str) -> Any: ...
+    async def get_state(self, object: Object, key: str) -> Any: ...
 
-    async def get_state(self, object: str, key: Optional[str] = None) -> Any:
+    async def get_state(self, object: Object, key: Optional[str] = None) -> Any:
         """The object's whole state as a dict, or with ``key`` that key's value
         (:class:`NotFoundError` when absent)."""
-        self._bind_loop()
-        if key is None:
-            return await self._native.get_state_async(object)
-        return await self._native.get_state_key_async(object, key)
+        return await self._native.get_state(_spec(object), key, aio=True, traceparent=self._tp())
 
-    async def update_state(self, object: str, key: str, value: JSONValue) -> None:
-        """Sets one key of the object's state and broadcasts it."""
-        self._bind_loop()
-        await self._native.update_state_async(object, key, value)
+    async def update_state(
+        self,
+        object: Object,
+        key: str,
+        value: JSONValue,
+        *,
+        if_equals: JSONValue = UNSET,
+        if_absent: bool = False,
+    ) -> None:
+        """Sets one key of the object's state and broadcasts it. With
+        ``if_equals=v`` only if the key holds ``v``, with ``if_absent=True``
+        only if it does not exist: otherwise :class:`ConflictError`."""
+        await self._native.update_state(
+            _spec(object),
+            key,
+            value,
+            None if if_equals is UNSET else (if_equals,),
+            if_absent,
+            aio=True, traceparent=self._tp(),
+        )
 
-    async def delete_state(self, object: str, key: str) -> None:
+    async def delete_state(self, object: Object, key: str) -> None:
         """Deletes one key (no error when absent) and broadcasts the deletion."""
-        self._bind_loop()
-        await self._native.delete_state_async(object, key)
+        await self._native.delete_state(_spec(object), key, aio=True, traceparent=self._tp())
 
-    def websocket(self, object: str) -> AsyncWebSocket:
+    async def get_many(self, object: Object, keys: List[str]) -> Dict[str, Any]:
+        """Reads up to 128 keys at once; absent keys are left out."""
+        result: Dict[str, Any] = await self._native.get_many(
+            _spec(object), list(keys), aio=True, traceparent=self._tp()
+        )
+        return result
+
+    async def put_many(self, object: Object, entries: Mapping[str, JSONValue]) -> None:
+        """Writes up to 128 entries atomically (one broadcast per key)."""
+        await self._native.put_many(_spec(object), dict(entries), aio=True, traceparent=self._tp())
+
+    async def delete_many(self, object: Object, keys: List[str]) -> int:
+        """Deletes up to 128 keys; returns how many existed."""
+        return int(await self._native.delete_many(_spec(object), list(keys), aio=True, traceparent=self._tp()))
+
+    async def delete_all(self, object: Object) -> int:
+        """Deletes every key of the object's storage; returns how many there were."""
+        return int(await self._native.delete_all(_spec(object), aio=True, traceparent=self._tp()))
+
+    async def list_page(
+        self,
+        object: Object,
+        *,
+        prefix: Optional[str] = None,
+        start: Optional[str] = None,
+        end: Optional[str] = None,
+        limit: Optional[int] = None,
+        reverse: bool = False,
+        cursor: Optional[str] = None,
+    ) -> Tuple[List[Tuple[str, Any]], Optional[str]]:
+        """One page of ``(key, value)`` entries and the cursor of the next
+        (None at the end); pass it back with the same options."""
+        raw = await self._native.list_page(
+            _spec(object), prefix, start, end, limit, reverse, cursor, aio=True, traceparent=self._tp()
+        )
+        return [(k, v) for k, v in raw["entries"]], raw["cursor"]
+
+    async def transaction(self, object: Object, ops: List[TxOp]) -> List[Any]:
+        """Applies up to 128 ops (:class:`Get`, :class:`Put`, :class:`Delete`,
+        :class:`CheckEquals`, :class:`CheckAbsent`) atomically, in order;
+        one result per op. A failed check raises :class:`ConflictError` and
+        nothing is applied."""
+        result: List[Any] = await self._native.transaction(
+            _spec(object), _tx_spec(list(ops)), aio=True, traceparent=self._tp()
+        )
+        return result
+
+    async def get_alarm(self, object: Object) -> Optional[int]:
+        """The alarm's time (ms since the Unix epoch), or None."""
+        result: Optional[int] = await self._native.get_alarm(_spec(object), aio=True, traceparent=self._tp())
+        return result
+
+    async def set_alarm(self, object: Object, time_ms: int) -> None:
+        """Sets the alarm to ``time_ms`` (ms since the Unix epoch). When it
+        fires, the object's sockets receive ``{"type": "alarm", ...}``."""
+        await self._native.set_alarm(_spec(object), time_ms, aio=True, traceparent=self._tp())
+
+    async def delete_alarm(self, object: Object) -> None:
+        """Deletes the alarm (no error when none is set)."""
+        await self._native.delete_alarm(_spec(object), aio=True, traceparent=self._tp())
+
+    async def sql(self, object: Object, query: str, *params: JSONValue) -> SqlResult:
+        """Runs one SQL statement with ``?`` placeholders bound to ``params``
+        (scalars) in an object of a SQLite-backed namespace."""
+        return _sql_result(
+            await self._native.sql(_spec(object), query, list(params), aio=True, traceparent=self._tp())
+        )
+
+    async def batch(self, object: Object, calls: List[BatchCall]) -> List[Any]:
+        """Runs up to 64 :class:`BatchCall` s in order in one round trip. Each
+        item of the result is that call's result, or the
+        :class:`CloudflareDurableError` it failed with (returned, not raised:
+        one failure does not stop the next call)."""
+        result: List[Any] = await self._native.batch(
+            _spec(object), _batch_spec(list(calls)), aio=True, traceparent=self._tp()
+        )
+        return result
+
+    async def new_unique_id(
+        self, namespace: Optional[str] = None, *, jurisdiction: Optional[str] = None
+    ) -> str:
+        """A new unique object id (64 hex digits) in ``namespace`` (the
+        client's default when None); address it with ``ObjectRef(id=...)``."""
+        return str(await self._native.new_unique_id(namespace, jurisdiction, aio=True, traceparent=self._tp()))
+
+    async def namespace_object_id(self, name: str, namespace: Optional[str] = None) -> str:
+        """The id the name maps to in ``namespace`` (``idFromName``)."""
+        return str(await self._native.namespace_object_id(name, namespace, aio=True, traceparent=self._tp()))
+
+    async def list_namespaces(self, page: int = 1, per_page: int = 20) -> NamespacePage:
+        """A page of the account's Durable Object namespaces (Cloudflare's
+        management API: needs ``account_id`` and ``api_token``)."""
+        return _namespace_page(await self._native.list_namespaces(page, per_page, aio=True))
+
+    async def list_objects(
+        self, namespace_id: str, cursor: Optional[str] = None, limit: int = 1000
+    ) -> ObjectPage:
+        """A page of the objects of a namespace (management API)."""
+        return _object_page(await self._native.list_objects(namespace_id, cursor, limit, aio=True))
+
+    async def list(
+        self,
+        object: Object,
+        *,
+        prefix: Optional[str] = None,
+        start: Optional[str] = None,
+        end: Optional[str] = None,
+        page_size: Optional[int] = None,
+        reverse: bool = False,
+    ) -> AsyncIterator[Tuple[str, Any]]:
+        """``async for key, value in client.list(obj)``: the object's entries
+        in key order (reversed when asked), fetched lazily one page
+        (``page_size``, default 100) at a time: memory stays bounded by a page."""
+        cursor: Optional[str] = None
+        while True:
+            entries, cursor = await self.list_page(
+                object,
+                prefix=prefix,
+                start=start,
+                end=end,
+                limit=page_size,
+                reverse=reverse,
+                cursor=cursor,
+            )
+            for entry in entries:
+                yield entry
+            if cursor is None:
+                return
+
+    def websocket(self, object: Object) -> AsyncWebSocket:
         """A WebSocket to the object: ``async with`` it, or ``await`` it."""
         return AsyncWebSocket(self, object)
 
-    async def _open_socket(self, object: str) -> _native.NativeWebSocket:
-        self._bind_loop()
-        return await self._native.websocket_async(object)
+    async def _open_socket(self, object: Object) -> _native.NativeWebSocket:
+        return await self._native.websocket_async(_spec(object), traceparent=self._tp())
 
     async def close(self) -> None:
         """Closes the sockets this client opened and releases its connections."""

@@ -28,6 +28,8 @@ def native_client(
     pool_size: Optional[int],
     allow_insecure_http: bool,
     event_sink: Optional[Callable[[Dict[str, Any]], None]],
+    default_namespace: Optional[str] = None,
+    api_base_url: Optional[str] = None,
 ) -> _native.NativeClient:
     """Builds the native client (environment variables fill what is unset)."""
     return _native.NativeClient(
@@ -46,4 +48,6 @@ def native_client(
         pool_size=pool_size,
         allow_insecure_http=allow_insecure_http,
         event_sink=event_sink,
+        default_namespace=default_namespace,
+        api_base_url=api_base_url,
     )

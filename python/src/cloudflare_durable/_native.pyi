@@ -1,6 +1,6 @@
 """Type stub of the native module (checked against it by mypy's stubtest)."""
 
-from typing import Any, Awaitable, Callable, Dict, List, Optional, final
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, final
 
 __all__ = [
     "NativeClient",
@@ -8,6 +8,9 @@ __all__ = [
     "to_json_value",
     "error_kinds",
     "runtime_pid",
+    "shutdown",
+    "Canceller",
+    "_complete",
     "CORE_VERSION",
 ]
 
@@ -16,6 +19,12 @@ CORE_VERSION: str
 def error_kinds() -> List[str]: ...
 def runtime_pid() -> Optional[int]: ...
 def to_json_value(value: Any, name: str = "value") -> Any: ...
+def shutdown() -> None: ...
+def _complete(future: Any, ok: bool, value: Any) -> None: ...
+@final
+class Canceller:
+    def __call__(self, future: Any) -> None: ...
+
 
 @final
 class NativeClient:
@@ -37,6 +46,8 @@ class NativeClient:
         pool_size: Optional[int] = None,
         allow_insecure_http: bool = False,
         event_sink: Optional[Callable[[Dict[str, Any]], None]] = None,
+        default_namespace: Optional[str] = None,
+        api_base_url: Optional[str] = None,
     ) -> NativeClient: ...
     @property
     def worker_url(self) -> str: ...
@@ -44,34 +55,125 @@ class NativeClient:
     def timeout(self) -> float: ...
     @property
     def closed(self) -> bool: ...
-    def initialize(self, object: str, state: Any) -> None: ...
-    def initialize_async(self, object: str, state: Any) -> Awaitable[None]: ...
+    def check_traceparent(self, traceparent: str) -> None: ...
+    def initialize(
+        self, object: Any, state: Any, aio: bool = False, traceparent: Optional[str] = None
+    ) -> Any: ...
     def call_method(
         self,
-        object: str,
+        object: Any,
         method: str,
         params: Any,
         idempotency_key: Optional[str] = None,
         timeout: Optional[float] = None,
+        aio: bool = False,
+        traceparent: Optional[str] = None,
     ) -> Any: ...
-    def call_method_async(
+    def get_state(
         self,
-        object: str,
-        method: str,
-        params: Any,
-        idempotency_key: Optional[str] = None,
-        timeout: Optional[float] = None,
-    ) -> Awaitable[Any]: ...
-    def get_state(self, object: str) -> Dict[str, Any]: ...
-    def get_state_async(self, object: str) -> Awaitable[Dict[str, Any]]: ...
-    def get_state_key(self, object: str, key: str) -> Any: ...
-    def get_state_key_async(self, object: str, key: str) -> Awaitable[Any]: ...
-    def update_state(self, object: str, key: str, value: Any) -> None: ...
-    def update_state_async(self, object: str, key: str, value: Any) -> Awaitable[None]: ...
-    def delete_state(self, object: str, key: str) -> None: ...
-    def delete_state_async(self, object: str, key: str) -> Awaitable[None]: ...
-    def websocket(self, object: str) -> NativeWebSocket: ...
-    def websocket_async(self, object: str) -> Awaitable[NativeWebSocket]: ...
+        object: Any,
+        key: Optional[str] = None,
+        aio: bool = False,
+        traceparent: Optional[str] = None,
+    ) -> Any: ...
+    def update_state(
+        self,
+        object: Any,
+        key: str,
+        value: Any,
+        if_equals: Optional[Tuple[Any]] = None,
+        if_absent: bool = False,
+        aio: bool = False,
+        traceparent: Optional[str] = None,
+    ) -> Any: ...
+    def delete_state(
+        self, object: Any, key: str, aio: bool = False, traceparent: Optional[str] = None
+    ) -> Any: ...
+    def get_many(
+        self, object: Any, keys: List[str], aio: bool = False, traceparent: Optional[str] = None
+    ) -> Any: ...
+    def put_many(
+        self,
+        object: Any,
+        entries: Dict[str, Any],
+        aio: bool = False,
+        traceparent: Optional[str] = None,
+    ) -> Any: ...
+    def delete_many(
+        self, object: Any, keys: List[str], aio: bool = False, traceparent: Optional[str] = None
+    ) -> Any: ...
+    def delete_all(
+        self, object: Any, aio: bool = False, traceparent: Optional[str] = None
+    ) -> Any: ...
+    def list_page(
+        self,
+        object: Any,
+        prefix: Optional[str] = None,
+        start: Optional[str] = None,
+        end: Optional[str] = None,
+        limit: Optional[int] = None,
+        reverse: bool = False,
+        cursor: Optional[str] = None,
+        aio: bool = False,
+        traceparent: Optional[str] = None,
+    ) -> Any: ...
+    def transaction(
+        self,
+        object: Any,
+        ops: List[Tuple[str, str, Any]],
+        aio: bool = False,
+        traceparent: Optional[str] = None,
+    ) -> Any: ...
+    def get_alarm(
+        self, object: Any, aio: bool = False, traceparent: Optional[str] = None
+    ) -> Any: ...
+    def set_alarm(
+        self, object: Any, time_ms: int, aio: bool = False, traceparent: Optional[str] = None
+    ) -> Any: ...
+    def delete_alarm(
+        self, object: Any, aio: bool = False, traceparent: Optional[str] = None
+    ) -> Any: ...
+    def sql(
+        self,
+        object: Any,
+        query: str,
+        params: List[Any],
+        aio: bool = False,
+        traceparent: Optional[str] = None,
+    ) -> Any: ...
+    def batch(
+        self,
+        object: Any,
+        calls: List[Tuple[str, Any, Optional[str]]],
+        aio: bool = False,
+        traceparent: Optional[str] = None,
+    ) -> Any: ...
+    def new_unique_id(
+        self,
+        namespace: Optional[str] = None,
+        jurisdiction: Optional[str] = None,
+        aio: bool = False,
+        traceparent: Optional[str] = None,
+    ) -> Any: ...
+    def namespace_object_id(
+        self,
+        name: str,
+        namespace: Optional[str] = None,
+        aio: bool = False,
+        traceparent: Optional[str] = None,
+    ) -> Any: ...
+    def list_namespaces(self, page: int, per_page: int, aio: bool = False) -> Any: ...
+    def list_objects(
+        self,
+        namespace_id: str,
+        cursor: Optional[str] = None,
+        limit: int = 1000,
+        aio: bool = False,
+    ) -> Any: ...
+    def websocket(self, object: Any, traceparent: Optional[str] = None) -> NativeWebSocket: ...
+    def websocket_async(
+        self, object: Any, traceparent: Optional[str] = None
+    ) -> Awaitable[NativeWebSocket]: ...
     def close(self) -> None: ...
     def close_async(self) -> Awaitable[None]: ...
 

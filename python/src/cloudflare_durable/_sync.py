@@ -7,12 +7,29 @@ import queue
 import threading
 from collections import deque
 from types import TracebackType
-from typing import Any, Deque, Dict, Iterator, Optional, Type, overload
+import copy
+from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Tuple, Type, overload
 
 from . import _native
 from ._config import JSONValue, native_client
 from ._errors import ConnectionClosedError, DurableTimeoutError
 from ._events import EventHandler, _deliver, logger
+from ._objects import (
+    UNSET,
+    BatchCall,
+    NamespacePage,
+    Object,
+    ObjectPage,
+    SqlResult,
+    TxOp,
+    _batch_spec,
+    _namespace_page,
+    _object_page,
+    _spec,
+    _sql_result,
+    _tx_spec,
+    current_traceparent,
+)
 
 _STOP = object()
 
@@ -156,7 +173,10 @@ class Client:
         pool_size: Optional[int] = None,
         allow_insecure_http: bool = False,
         on_event: Optional[EventHandler] = None,
+        default_namespace: Optional[str] = None,
+        api_base_url: Optional[str] = None,
     ) -> None:
+        self._traceparent: Optional[str] = None
         self._dispatcher: Optional[_Dispatcher] = None
         if on_event is not None or logger.isEnabledFor(logging.INFO):
             self._dispatcher = _Dispatcher(on_event)
@@ -177,6 +197,8 @@ class Client:
                 pool_size=pool_size,
                 allow_insecure_http=allow_insecure_http,
                 event_sink=self._dispatcher.put if self._dispatcher else None,
+                default_namespace=default_namespace,
+                api_base_url=api_base_url,
             )
         except BaseException:
             if self._dispatcher is not None:
@@ -193,13 +215,26 @@ class Client:
         """Whether :meth:`close` was called."""
         return self._native.closed
 
-    def initialize(self, object: str, state: Dict[str, JSONValue]) -> None:
+    def with_traceparent(self, traceparent: str) -> "Client":
+        """A view of this client whose requests carry this W3C ``traceparent``
+        (it shares the connections; closing either closes both). Without
+        one, requests carry OpenTelemetry's current span when the
+        ``opentelemetry`` package is installed."""
+        self._native.check_traceparent(traceparent)
+        view = copy.copy(self)
+        view._traceparent = traceparent
+        return view
+
+    def _tp(self) -> Optional[str]:
+        return self._traceparent or current_traceparent()
+
+    def initialize(self, object: Object, state: Dict[str, JSONValue]) -> None:
         """Stores ``state`` (a dict) in the object, one key per member, atomically."""
-        self._native.initialize(object, state)
+        self._native.initialize(_spec(object), state, traceparent=self._tp())
 
     def call_method(
         self,
-        object: str,
+        object: Object,
         method: str,
         params: JSONValue = None,
         *,
@@ -208,33 +243,178 @@ class Client:
     ) -> Any:
         """Calls ``method`` on the object with ``params`` and returns its result.
         Retried safely (every call carries an idempotency key)."""
-        return self._native.call_method(object, method, params, idempotency_key, timeout)
+        return self._native.call_method(
+            _spec(object), method, params, idempotency_key, timeout, traceparent=self._tp()
+        )
 
     @overload
-    def get_state(self, object: str) -> Dict[str, Any]: ...
+    def get_state(self, object: Object) -> Dict[str, Any]: ...
 
     @overload
-    def get_state(self, object: str, key: str) -> Any: ...
+    def get_state(self, object: Object, key: str) -> Any: ...
 
-    def get_state(self, object: str, key: Optional[str] = None) -> Any:
+    def get_state(self, object: Object, key: Optional[str] = None) -> Any:
         """The object's whole state as a dict, or with ``key`` that key's value
         (:class:`NotFoundError` when absent)."""
-        if key is None:
-            return self._native.get_state(object)
-        return self._native.get_state_key(object, key)
+        return self._native.get_state(_spec(object), key, traceparent=self._tp())
 
-    def update_state(self, object: str, key: str, value: JSONValue) -> None:
-        """Sets one key of the object's state and broadcasts it."""
-        self._native.update_state(object, key, value)
+    def update_state(
+        self,
+        object: Object,
+        key: str,
+        value: JSONValue,
+        *,
+        if_equals: JSONValue = UNSET,
+        if_absent: bool = False,
+    ) -> None:
+        """Sets one key of the object's state and broadcasts it. With
+        ``if_equals=v`` only if the key holds ``v``, with ``if_absent=True``
+        only if it does not exist: otherwise :class:`ConflictError`."""
+        self._native.update_state(
+            _spec(object),
+            key,
+            value,
+            None if if_equals is UNSET else (if_equals,),
+            if_absent,
+            traceparent=self._tp(),
+        )
 
-    def delete_state(self, object: str, key: str) -> None:
+    def delete_state(self, object: Object, key: str) -> None:
         """Deletes one key (no error when absent) and broadcasts the deletion."""
-        self._native.delete_state(object, key)
+        self._native.delete_state(_spec(object), key, traceparent=self._tp())
 
-    def websocket(self, object: str) -> WebSocket:
+    def get_many(self, object: Object, keys: List[str]) -> Dict[str, Any]:
+        """Reads up to 128 keys at once; absent keys are left out."""
+        result: Dict[str, Any] = self._native.get_many(
+            _spec(object), list(keys), traceparent=self._tp()
+        )
+        return result
+
+    def put_many(self, object: Object, entries: Mapping[str, JSONValue]) -> None:
+        """Writes up to 128 entries atomically (one broadcast per key)."""
+        self._native.put_many(_spec(object), dict(entries), traceparent=self._tp())
+
+    def delete_many(self, object: Object, keys: List[str]) -> int:
+        """Deletes up to 128 keys; returns how many existed."""
+        return int(self._native.delete_many(_spec(object), list(keys), traceparent=self._tp()))
+
+    def delete_all(self, object: Object) -> int:
+        """Deletes every key of the object's storage; returns how many there were."""
+        return int(self._native.delete_all(_spec(object), traceparent=self._tp()))
+
+    def list_page(
+        self,
+        object: Object,
+        *,
+        prefix: Optional[str] = None,
+        start: Optional[str] = None,
+        end: Optional[str] = None,
+        limit: Optional[int] = None,
+        reverse: bool = False,
+        cursor: Optional[str] = None,
+    ) -> Tuple[List[Tuple[str, Any]], Optional[str]]:
+        """One page of ``(key, value)`` entries and the cursor of the next
+        (None at the end); pass it back with the same options."""
+        raw = self._native.list_page(
+            _spec(object), prefix, start, end, limit, reverse, cursor, traceparent=self._tp()
+        )
+        return [(k, v) for k, v in raw["entries"]], raw["cursor"]
+
+    def list(
+        self,
+        object: Object,
+        *,
+        prefix: Optional[str] = None,
+        start: Optional[str] = None,
+        end: Optional[str] = None,
+        page_size: Optional[int] = None,
+        reverse: bool = False,
+    ) -> Iterator[Tuple[str, Any]]:
+        """Iterates over the object's ``(key, value)`` entries in key order
+        (reversed when asked), fetching one page (``page_size``, default 100)
+        at a time: memory stays bounded by a page."""
+        cursor: Optional[str] = None
+        while True:
+            entries, cursor = self.list_page(
+                object,
+                prefix=prefix,
+                start=start,
+                end=end,
+                limit=page_size,
+                reverse=reverse,
+                cursor=cursor,
+            )
+            yield from entries
+            if cursor is None:
+                return
+
+    def transaction(self, object: Object, ops: List[TxOp]) -> List[Any]:
+        """Applies up to 128 ops (:class:`Get`, :class:`Put`, :class:`Delete`,
+        :class:`CheckEquals`, :class:`CheckAbsent`) atomically, in order;
+        one result per op. A failed check raises :class:`ConflictError` and
+        nothing is applied."""
+        result: List[Any] = self._native.transaction(
+            _spec(object), _tx_spec(list(ops)), traceparent=self._tp()
+        )
+        return result
+
+    def get_alarm(self, object: Object) -> Optional[int]:
+        """The alarm's time (ms since the Unix epoch), or None."""
+        result: Optional[int] = self._native.get_alarm(_spec(object), traceparent=self._tp())
+        return result
+
+    def set_alarm(self, object: Object, time_ms: int) -> None:
+        """Sets the alarm to ``time_ms`` (ms since the Unix epoch). When it
+        fires, the object's sockets receive ``{"type": "alarm", ...}``."""
+        self._native.set_alarm(_spec(object), time_ms, traceparent=self._tp())
+
+    def delete_alarm(self, object: Object) -> None:
+        """Deletes the alarm (no error when none is set)."""
+        self._native.delete_alarm(_spec(object), traceparent=self._tp())
+
+    def sql(self, object: Object, query: str, *params: JSONValue) -> SqlResult:
+        """Runs one SQL statement with ``?`` placeholders bound to ``params``
+        (scalars) in an object of a SQLite-backed namespace."""
+        return _sql_result(
+            self._native.sql(_spec(object), query, list(params), traceparent=self._tp())
+        )
+
+    def batch(self, object: Object, calls: List[BatchCall]) -> List[Any]:
+        """Runs up to 64 :class:`BatchCall` s in order in one round trip. Each
+        item of the result is that call's result, or the
+        :class:`CloudflareDurableError` it failed with (returned, not raised:
+        one failure does not stop the next call)."""
+        result: List[Any] = self._native.batch(
+            _spec(object), _batch_spec(list(calls)), traceparent=self._tp()
+        )
+        return result
+
+    def new_unique_id(
+        self, namespace: Optional[str] = None, *, jurisdiction: Optional[str] = None
+    ) -> str:
+        """A new unique object id (64 hex digits) in ``namespace`` (the
+        client's default when None); address it with ``ObjectRef(id=...)``."""
+        return str(self._native.new_unique_id(namespace, jurisdiction, traceparent=self._tp()))
+
+    def namespace_object_id(self, name: str, namespace: Optional[str] = None) -> str:
+        """The id the name maps to in ``namespace`` (``idFromName``)."""
+        return str(self._native.namespace_object_id(name, namespace, traceparent=self._tp()))
+
+    def list_namespaces(self, page: int = 1, per_page: int = 20) -> NamespacePage:
+        """A page of the account's Durable Object namespaces (Cloudflare's
+        management API: needs ``account_id`` and ``api_token``)."""
+        return _namespace_page(self._native.list_namespaces(page, per_page))
+
+    def list_objects(
+        self, namespace_id: str, cursor: Optional[str] = None, limit: int = 1000
+    ) -> ObjectPage:
+        """A page of the objects of a namespace (management API)."""
+        return _object_page(self._native.list_objects(namespace_id, cursor, limit))
+
+    def websocket(self, object: Object) -> WebSocket:
         """Opens a WebSocket to the object; returns once connected. Use it as
         a context manager: ``with client.websocket("counter") as ws: ...``."""
-        return WebSocket(self._native.websocket(object))
+        return WebSocket(self._native.websocket(_spec(object), traceparent=self._tp()))
 
     def close(self) -> None:
         """Closes the sockets this client opened and releases its connections."""
