@@ -107,7 +107,13 @@ fn event_dict<'py>(py: Python<'py>, event: &Event) -> PyResult<Bound<'py, PyDict
 /// `(name, id, namespace, jurisdiction, location_hint)` built by the package.
 pub fn object_ref(obj: &Bound<'_, PyAny>) -> PyResult<ObjectRef> {
     if let Ok(name) = obj.cast::<PyString>() {
-        return Ok(ObjectRef::name(name.extract::<String>()?));
+        let name = name.extract::<String>().map_err(|_| {
+            errors::invalid(
+                "object_name",
+                "object name is not valid Unicode (lone surrogate)",
+            )
+        })?;
+        return Ok(ObjectRef::name(name));
     }
     type Spec = (
         Option<String>,

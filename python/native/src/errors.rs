@@ -105,3 +105,19 @@ pub fn invalid_config(message: impl Into<String>) -> PyErr {
     })
     .unwrap_or_else(|| PyRuntimeError::new_err(message))
 }
+
+/// An `InvalidInputError` about `field` (e.g. `object_name`).
+pub fn invalid(field: &'static str, message: impl Into<String>) -> PyErr {
+    let message = message.into();
+    crate::runtime::attach_from_rust(|py| {
+        build(
+            py,
+            "invalid_input",
+            message.clone(),
+            None,
+            None,
+            Some(field),
+        )
+    })
+    .unwrap_or_else(|| PyRuntimeError::new_err(message))
+}
