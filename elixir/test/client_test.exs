@@ -134,4 +134,12 @@ defmodule CloudflareDurable.ClientTest do
     assert {:ok, %{"value" => 1}} = Client.call_method(id, "increment", %{}, idempotency_key: key)
     assert {:ok, %{"value" => 1}} = Client.call_method(id, "get_value", %{})
   end
+
+  test "replies holding maps of more than 32 keys (hash maps on the BEAM) decode intact" do
+    # regression: building a >32-key map from a tokio thread crashed OTP 25
+    big = for i <- 1..1_000, into: %{}, do: {"k#{i}", %{"v" => i}}
+
+    assert {:ok, %{"nested" => ^big, "top" => 1}} =
+             Client.call_method(unique("bigmap"), "echo", %{nested: big, top: 1})
+  end
 end

@@ -158,17 +158,26 @@ pub fn json_to_term<'a>(env: Env<'a>, value: &Value) -> Term<'a> {
     }
 }
 
+/// Largest map built in one `enif_make_map_from_arrays` call. Above 32 keys
+/// the BEAM builds a hash map, and OTP 25 does that with scheduler-local
+/// data: from a process-independent environment (a tokio thread, where
+/// replies are built) it crashed the VM in `erts_qsort`. Bigger objects are
+/// built by inserting one key at a time.
+const FLATMAP_MAX: usize = 32;
+
 /// A JSON object as a map with string keys.
 pub fn object_to_term<'a>(env: Env<'a>, object: &Map<String, Value>) -> Term<'a> {
     let keys: Vec<Term> = object.keys().map(|k| k.encode(env)).collect();
     let values: Vec<Term> = object.values().map(|v| json_to_term(env, v)).collect();
-    // Keys of a JSON object are distinct, so this cannot fail; fall back to
-    // building entry by entry all the same.
-    Term::map_from_term_arrays(env, &keys, &values).unwrap_or_else(|_| {
-        keys.iter()
-            .zip(values.iter())
-            .fold(Term::map_new(env), |map, (k, v)| {
-                map.map_put(*k, *v).unwrap_or(map)
-            })
-    })
+    if keys.len() <= FLATMAP_MAX {
+        // Keys of a JSON object are distinct, so this cannot fail.
+        if let Ok(map) = Term::map_from_term_arrays(env, &keys, &values) {
+            return map;
+        }
+    }
+    keys.iter()
+        .zip(values.iter())
+        .fold(Term::map_new(env), |map, (k, v)| {
+            map.map_put(*k, *v).unwrap_or(map)
+        })
 }
