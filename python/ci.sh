@@ -16,7 +16,8 @@ if ! python3 -m venv "$VENV" 2>/dev/null; then
 fi
 PY="$VENV/bin/python"
 "$PY" -m pip install -q --upgrade pip
-"$PY" -m pip install -q "maturin>=1.16,<2" "pytest>=8" "pytest-asyncio>=1.0" "mypy>=1.10"
+"$PY" -m pip install -q "maturin>=1.16,<2" "pytest>=8" "pytest-asyncio>=1.0" "mypy>=1.10" \
+    "hypothesis>=6.100" "opentelemetry-api>=1.20"
 
 step "pip install ./python (maturin build)"
 (cd "$HERE/.." && "$PY" -m pip install -q --force-reinstall --no-deps ./python)

@@ -130,7 +130,9 @@ BAD_NAMES = [("empty", ""), ("huge", "n" * 10_000), ("control", "a\nb"), ("nul",
 @pytest.mark.parametrize("label,bad", BAD_NAMES, ids=[b[0] for b in BAD_NAMES])
 def test_bad_object_names(listener: CountingListener, label: str, bad: str) -> None:
     refused(listener, f"name {label}", lambda c: c.get_state(bad))
-    refused(listener, f"name {label} (ref)", lambda c: c.get_state(cd.ObjectRef(bad, namespace="sql")))
+    refused(
+        listener, f"name {label} (ref)", lambda c: c.get_state(cd.ObjectRef(bad, namespace="sql"))
+    )
     refused(listener, f"name {label} (socket)", lambda c: c.websocket(bad))
 
 
@@ -138,8 +140,18 @@ def test_lone_surrogate_names_and_keys(listener: CountingListener) -> None:
     exc = refused(listener, "name lone surrogate", lambda c: c.get_state("a\ud800"))
     assert isinstance(exc, cd.InvalidInputError) and exc.field == "object_name"
     # Keys and method names are plain str arguments: Python's own encode error.
-    refused(listener, "key lone surrogate", lambda c: c.get_state("o", "\udc00"), (ValueError, TypeError))
-    refused(listener, "method lone surrogate", lambda c: c.call_method("o", "a\ud800"), (ValueError, TypeError))
+    refused(
+        listener,
+        "key lone surrogate",
+        lambda c: c.get_state("o", "\udc00"),
+        (ValueError, TypeError),
+    )
+    refused(
+        listener,
+        "method lone surrogate",
+        lambda c: c.call_method("o", "a\ud800"),
+        (ValueError, TypeError),
+    )
 
 
 @pytest.mark.parametrize(
@@ -147,7 +159,9 @@ def test_lone_surrogate_names_and_keys(listener: CountingListener) -> None:
 )
 def test_method_names_that_are_not_identifiers(listener: CountingListener, method: str) -> None:
     refused(listener, f"method {method[:20]!r}", lambda c: c.call_method("o", method))
-    refused(listener, f"batch method {method[:20]!r}", lambda c: c.batch("o", [cd.BatchCall(method)]))
+    refused(
+        listener, f"batch method {method[:20]!r}", lambda c: c.batch("o", [cd.BatchCall(method)])
+    )
 
 
 def test_payloads_over_the_limits(listener: CountingListener) -> None:
@@ -161,13 +175,22 @@ def test_payloads_over_the_limits(listener: CountingListener) -> None:
     refused(listener, "129 keys", lambda c: c.get_many("o", [f"k{i}" for i in range(129)]))
     refused(listener, "65 calls", lambda c: c.batch("o", [cd.BatchCall("echo")] * 65))
     refused(listener, "empty transaction", lambda c: c.transaction("o", []))
-    refused(listener, "idempotency key > limit", lambda c: c.call_method("o", "echo", idempotency_key="k" * 1000))
+    refused(
+        listener,
+        "idempotency key > limit",
+        lambda c: c.call_method("o", "echo", idempotency_key="k" * 1000),
+    )
     refused(listener, "bad traceparent", lambda c: c.with_traceparent("00-zz"))
     refused(listener, "negative timeout", lambda c: c.call_method("o", "echo", timeout=-1.0))
     refused(listener, "bad object id", lambda c: c.get_state(cd.ObjectRef(id="../x")))
     refused(listener, "bad namespace", lambda c: c.get_state(cd.ObjectRef("x", namespace="../ns")))
     refused(listener, "alarm beyond 2^53", lambda c: c.set_alarm("o", 2**53))
-    refused(listener, "alarm negative", lambda c: c.set_alarm("o", -1), (OverflowError, TypeError, ValueError))
+    refused(
+        listener,
+        "alarm negative",
+        lambda c: c.set_alarm("o", -1),
+        (OverflowError, TypeError, ValueError),
+    )
 
 
 def test_path_like_names_are_distinct_objects(
@@ -196,7 +219,10 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     script = REPO / "tests" / "harness" / "hostile_server.py"
     out = subprocess.run(
         [sys.executable, str(script), "start", "--state-dir", str(state)],
-        capture_output=True, text=True, check=True, timeout=60,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
     yield out.stdout.strip().splitlines()[-1]
     subprocess.run([sys.executable, str(script), "stop", "--state-dir", str(state)], timeout=60)

@@ -33,9 +33,23 @@ PROXY = REPO / "tests" / "harness" / "fault_proxy.py"
 def proxy(own_worker: LocalWorker, tmp_path: Path) -> Iterator[Tuple[str, Path]]:
     state = tmp_path / "proxy"
     out = subprocess.run(
-        [sys.executable, str(PROXY), "start", "--state-dir", str(state),
-         "--target-port", str(own_worker.port), "--drop-rate", "0.05", "--seed", "7"],
-        capture_output=True, text=True, check=True, timeout=60,
+        [
+            sys.executable,
+            str(PROXY),
+            "start",
+            "--state-dir",
+            str(state),
+            "--target-port",
+            str(own_worker.port),
+            "--drop-rate",
+            "0.05",
+            "--seed",
+            "7",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
     yield out.stdout.strip().splitlines()[-1], state
     subprocess.run([sys.executable, str(PROXY), "stop", "--state-dir", str(state)], timeout=60)
@@ -44,7 +58,10 @@ def proxy(own_worker: LocalWorker, tmp_path: Path) -> Iterator[Tuple[str, Path]]
 def proxy_stats(state: Path) -> Dict[str, Any]:
     out = subprocess.run(
         [sys.executable, str(PROXY), "stats", "--state-dir", str(state)],
-        capture_output=True, text=True, check=True, timeout=60,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
     return dict(json.loads(out.stdout))
 
@@ -112,7 +129,9 @@ def test_exactly_once_under_kills_and_dropped_replies(
                         started += 1
                     key = f"inc-{uuid.uuid4().hex}"
                     try:
-                        await client.call_method(obj, "increment", {"increment": 1}, idempotency_key=key)
+                        await client.call_method(
+                            obj, "increment", {"increment": 1}, idempotency_key=key
+                        )
                     except CloudflareDurableError:
                         unresolved.append(key)
                         continue

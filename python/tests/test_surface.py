@@ -144,7 +144,9 @@ def test_alarms_fire_to_sockets(client: Client, name: Name) -> None:
 def test_sql(client: Client, name: Name) -> None:
     rw = ObjectRef(name("sql"), namespace="sql")
     client.sql(rw, "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
-    inserted = client.sql(rw, "INSERT INTO notes (body) VALUES (?), (?)", "a'; DROP TABLE notes; --", "b")
+    inserted = client.sql(
+        rw, "INSERT INTO notes (body) VALUES (?), (?)", "a'; DROP TABLE notes; --", "b"
+    )
     assert inserted.rows_written == 2
     selected = client.sql(rw, "SELECT id, body FROM notes WHERE id >= ? ORDER BY id", 1)
     assert selected.columns == ["id", "body"]
@@ -217,14 +219,16 @@ def test_async_surface(url: str, name: Name) -> None:
             await c.delete_alarm(obj)
             r = await c.sql(obj, "SELECT ? AS v", "x")
             assert r.rows == [["x"]]
-            b = await c.batch(obj, [BatchCall("echo", {"a": 1}), BatchCall("test_fail", {"status": 409})])
+            b = await c.batch(
+                obj, [BatchCall("echo", {"a": 1}), BatchCall("test_fail", {"status": 409})]
+            )
             assert b[0] == {"a": 1} and isinstance(b[1], Exception)
             hex_id = await c.namespace_object_id(obj.name or "", "sql")
             assert await c.get_state(ObjectRef(id=hex_id, namespace="sql")) == {}
             assert len(await c.new_unique_id("sql")) == 64
-            await c.with_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").call_method(
-                obj, "echo", 1
-            )
+            await c.with_traceparent(
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            ).call_method(obj, "echo", 1)
             async with c.websocket(obj) as ws:
                 await c.set_alarm(obj, int(time.time() * 1000) + 200)
                 while (await ws.recv(15)).get("type") != "alarm":
@@ -247,7 +251,10 @@ def api_mock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     script = REPO / "tests" / "harness" / "cloudflare_api_mock.py"
     out = subprocess.run(
         [sys.executable, str(script), "start", "--state-dir", str(state), "--token", "api-tok"],
-        capture_output=True, text=True, check=True, timeout=60,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
     yield out.stdout.strip().splitlines()[-1]
     subprocess.run([sys.executable, str(script), "stop", "--state-dir", str(state)], timeout=60)
@@ -276,7 +283,9 @@ def test_management_api_against_the_stand_in(url: str, api_mock: str) -> None:
             c.list_objects("bad/id")
 
         async def run_async() -> None:
-            async with AsyncClient(url, account_id="acc123", api_token="api-tok", api_base_url=api_mock) as a:
+            async with AsyncClient(
+                url, account_id="acc123", api_token="api-tok", api_base_url=api_mock
+            ) as a:
                 assert len((await a.list_namespaces(1, 10)).namespaces) == 7
                 assert len((await a.list_objects("ns-1", limit=100)).objects) == 25
 

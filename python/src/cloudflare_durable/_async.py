@@ -313,7 +313,13 @@ class AsyncClient:
         """Calls ``method`` on the object with ``params`` and returns its result.
         Retried safely (every call carries an idempotency key)."""
         return await self._native.call_method(
-            _spec(object), method, params, idempotency_key, timeout, aio=True, traceparent=self._tp()
+            _spec(object),
+            method,
+            params,
+            idempotency_key,
+            timeout,
+            aio=True,
+            traceparent=self._tp(),
         )
 
     @overload
@@ -345,7 +351,8 @@ class AsyncClient:
             value,
             None if if_equals is UNSET else (if_equals,),
             if_absent,
-            aio=True, traceparent=self._tp(),
+            aio=True,
+            traceparent=self._tp(),
         )
 
     async def delete_state(self, object: Object, key: str) -> None:
@@ -365,7 +372,11 @@ class AsyncClient:
 
     async def delete_many(self, object: Object, keys: List[str]) -> int:
         """Deletes up to 128 keys; returns how many existed."""
-        return int(await self._native.delete_many(_spec(object), list(keys), aio=True, traceparent=self._tp()))
+        return int(
+            await self._native.delete_many(
+                _spec(object), list(keys), aio=True, traceparent=self._tp()
+            )
+        )
 
     async def delete_all(self, object: Object) -> int:
         """Deletes every key of the object's storage; returns how many there were."""
@@ -385,7 +396,15 @@ class AsyncClient:
         """One page of ``(key, value)`` entries and the cursor of the next
         (None at the end); pass it back with the same options."""
         raw = await self._native.list_page(
-            _spec(object), prefix, start, end, limit, reverse, cursor, aio=True, traceparent=self._tp()
+            _spec(object),
+            prefix,
+            start,
+            end,
+            limit,
+            reverse,
+            cursor,
+            aio=True,
+            traceparent=self._tp(),
         )
         return [(k, v) for k, v in raw["entries"]], raw["cursor"]
 
@@ -401,7 +420,9 @@ class AsyncClient:
 
     async def get_alarm(self, object: Object) -> Optional[int]:
         """The alarm's time (ms since the Unix epoch), or None."""
-        result: Optional[int] = await self._native.get_alarm(_spec(object), aio=True, traceparent=self._tp())
+        result: Optional[int] = await self._native.get_alarm(
+            _spec(object), aio=True, traceparent=self._tp()
+        )
         return result
 
     async def set_alarm(self, object: Object, time_ms: int) -> None:
@@ -417,7 +438,9 @@ class AsyncClient:
         """Runs one SQL statement with ``?`` placeholders bound to ``params``
         (scalars) in an object of a SQLite-backed namespace."""
         return _sql_result(
-            await self._native.sql(_spec(object), query, list(params), aio=True, traceparent=self._tp())
+            await self._native.sql(
+                _spec(object), query, list(params), aio=True, traceparent=self._tp()
+            )
         )
 
     async def batch(self, object: Object, calls: List[BatchCall]) -> List[Any]:
@@ -435,11 +458,19 @@ class AsyncClient:
     ) -> str:
         """A new unique object id (64 hex digits) in ``namespace`` (the
         client's default when None); address it with ``ObjectRef(id=...)``."""
-        return str(await self._native.new_unique_id(namespace, jurisdiction, aio=True, traceparent=self._tp()))
+        return str(
+            await self._native.new_unique_id(
+                namespace, jurisdiction, aio=True, traceparent=self._tp()
+            )
+        )
 
     async def namespace_object_id(self, name: str, namespace: Optional[str] = None) -> str:
         """The id the name maps to in ``namespace`` (``idFromName``)."""
-        return str(await self._native.namespace_object_id(name, namespace, aio=True, traceparent=self._tp()))
+        return str(
+            await self._native.namespace_object_id(
+                name, namespace, aio=True, traceparent=self._tp()
+            )
+        )
 
     async def list_namespaces(self, page: int = 1, per_page: int = 20) -> NamespacePage:
         """A page of the account's Durable Object namespaces (Cloudflare's
