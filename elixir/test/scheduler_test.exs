@@ -4,7 +4,7 @@ defmodule CloudflareDurable.SchedulerTest do
   alias CloudflareDurable.{Client, Config, Native}
 
   @calls 500
-  @rounds 3
+  @rounds 5
 
   # A probe process yields in a loop and records how long each yield took to
   # be scheduled again (microseconds). A NIF that blocked a scheduler would
