@@ -1,0 +1,270 @@
+"""Runs every benchmark contender against one local worker and writes
+bench/results/latest.{json,md,png}. Called by bench/run.sh; see bench/README.md.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import http.client
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from typing import Any, Dict, List, Optional
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+RESULTS = os.path.join(BENCH, "results")
+sys.path.insert(0, os.path.join(ROOT, "tests", "harness"))
+
+SECONDS = os.environ.get("BENCH_SECONDS", "2")
+WARMUP = os.environ.get("BENCH_WARMUP", "0.5")
+# The JIT needs longer before the JVM's steady state.
+JVM_WARMUP = os.environ.get("BENCH_JVM_WARMUP", "3")
+CONCURRENCY = [int(c) for c in os.environ.get("BENCH_CONCURRENCY", "1,16,256").split(",")]
+METHODS = [m for m in os.environ.get("BENCH_METHODS", "echo,increment").split(",") if m]
+BURST = int(os.environ.get("BENCH_BURST", "2000"))
+SOCKETS = int(os.environ.get("BENCH_SOCKETS", "5000"))
+PROBE_CALLS = int(os.environ.get("BENCH_PROBE_CALLS", "1000"))
+CASE_TIMEOUT = float(os.environ.get("BENCH_CASE_TIMEOUT", "120"))
+ONLY = [c for c in os.environ.get("BENCH_ONLY", "").split(",") if c]
+RUN_ID = str(int(time.time()))
+
+PY = os.path.join(BENCH, ".venv", "bin", "python")
+RUST = os.path.join(ROOT, "target", "release", "cfd-bench")
+
+# name: (language, role, command prefix, cases it has)
+HTTP, WS_SEQ, WS_BURST, SOCK, PROBE = "http", "ws_seq", "ws_burst", "sockets", "probe"
+ALL = {HTTP, WS_SEQ, WS_BURST, SOCK}
+CONTENDERS: List[Dict[str, Any]] = [
+    dict(name="rust-raw", lang="Rust", role="floor", cmd=[RUST, "raw"], cases=ALL,
+         what="reqwest 0.13 / tokio-tungstenite 0.30 loop"),
+    dict(name="rust-core", lang="Rust", role="core", cmd=[RUST, "core"], cases=ALL,
+         what="cloudflare-durable crate"),
+    dict(name="py-async", lang="Python", role="binding", cmd=[PY, os.path.join(BENCH, "python", "contenders.py"), "py-async"],
+         cases=ALL, what="cloudflare_durable.AsyncClient"),
+    dict(name="py-sync", lang="Python", role="binding", cmd=[PY, os.path.join(BENCH, "python", "contenders.py"), "py-sync"],
+         cases={HTTP, WS_SEQ, WS_BURST}, what="cloudflare_durable.Client (threads)"),
+    dict(name="aiohttp", lang="Python", role="peer", cmd=[PY, os.path.join(BENCH, "python", "contenders.py"), "aiohttp"],
+         cases={HTTP}, what="aiohttp 3.14"),
+    dict(name="httpx-async", lang="Python", role="peer", cmd=[PY, os.path.join(BENCH, "python", "contenders.py"), "httpx-async"],
+         cases={HTTP}, what="httpx 0.28 AsyncClient"),
+    dict(name="httpx-sync", lang="Python", role="peer", cmd=[PY, os.path.join(BENCH, "python", "contenders.py"), "httpx-sync"],
+         cases={HTTP}, what="httpx 0.28 Client (threads)"),
+    dict(name="requests", lang="Python", role="peer", cmd=[PY, os.path.join(BENCH, "python", "contenders.py"), "requests"],
+         cases={HTTP}, what="requests 2.34 Session (threads)"),
+    dict(name="websockets", lang="Python", role="peer", cmd=[PY, os.path.join(BENCH, "python", "contenders.py"), "websockets"],
+         cases={WS_SEQ, WS_BURST, SOCK}, what="websockets 17.4 (asyncio)"),
+    dict(name="elixir-nif", lang="Elixir", role="binding", cmd=[os.path.join(BENCH, "elixir", "run.sh"), "nif"],
+         cases=ALL | {PROBE}, what="CloudflareDurable (Rustler NIF)"),
+    dict(name="httpc", lang="Elixir", role="peer", cmd=[os.path.join(BENCH, "elixir", "run.sh"), "httpc"],
+         cases={HTTP, PROBE}, what="OTP :httpc"),
+    dict(name="kotlin-uniffi", lang="Kotlin", role="binding", cmd=[os.path.join(BENCH, "kotlin", "run.sh"), "uniffi"],
+         cases=ALL, what="DurableClient (uniffi)"),
+    dict(name="jdk-http", lang="Kotlin", role="peer", cmd=[os.path.join(BENCH, "kotlin", "run.sh"), "jdk"],
+         cases=ALL, what="java.net.http HttpClient / WebSocket (JDK 17)"),
+]
+
+
+def log(*a: Any) -> None:
+    print(*a, file=sys.stderr, flush=True)
+
+
+def fire_burst(url: str, object_name: str, count: int, parallel: int = 4) -> None:
+    """Makes the object broadcast `count` events of type "bench", 64 per
+    batched call (POST …/batch of `broadcast` calls), from this process."""
+    parsed = urllib.parse.urlsplit(url)
+    batches = []
+    for start in range(0, count, 64):
+        calls = [{"method": "broadcast", "params": {"event": {"type": "bench", "i": i}}}
+                 for i in range(start, min(count, start + 64))]
+        batches.append(json.dumps({"calls": calls}))
+    local = threading.local()
+
+    def send(body: str) -> None:
+        conn = getattr(local, "conn", None)
+        if conn is None:
+            conn = local.conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+        conn.request("POST", f"/object/{object_name}/batch", body, {"Content-Type": "application/json"})
+        reply = conn.getresponse()
+        data = reply.read()
+        if reply.status != 200:
+            raise RuntimeError(f"batch broadcast: {reply.status} {data[:200]!r}")
+
+    with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
+        list(pool.map(send, batches))
+
+
+def prime(url: str, names: List[str]) -> None:
+    """Calls `echo` once on each object so that creating the objects is not
+    part of any contender's measurement."""
+    parsed = urllib.parse.urlsplit(url)
+
+    def one(name: str) -> None:
+        conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+        conn.request("POST", f"/object/{name}/method/echo", "{}", {"Content-Type": "application/json"})
+        conn.getresponse().read()
+        conn.close()
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(one, names))
+
+
+def run_case(c: Dict[str, Any], url: str, case: List[str], prefix: str) -> Dict[str, Any]:
+    objects = int(os.environ.get("BENCH_OBJECTS", "16"))
+    if case[0] == HTTP:
+        prime(url, [f"{prefix}-h-{i}" for i in range(objects)])
+    elif case[0] == SOCK:
+        prime(url, [f"{prefix}-s-{i}" for i in range(100)])
+    warmup = JVM_WARMUP if c["lang"] == "Kotlin" else WARMUP
+    env = dict(os.environ, BENCH_URL=url, BENCH_SECONDS=SECONDS, BENCH_WARMUP=warmup,
+               BENCH_PREFIX=prefix, BENCH_PROBE_CALLS=str(PROBE_CALLS))
+    cmd = c["cmd"] + case
+    started = time.monotonic()
+    err = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env, cwd=BENCH)
+    lines: List[str] = []
+    timer = threading.Timer(CASE_TIMEOUT, proc.kill)
+    timer.start()
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.strip()
+            if line == "READY" and case[0] == WS_BURST:
+                try:
+                    fire_burst(url, f"{prefix}-burst", int(case[1]))
+                except Exception as e:  # reported as the case's failure
+                    proc.kill()
+                    lines.append(json.dumps({"failed": f"burst helper: {e}"}))
+            elif line:
+                lines.append(line)
+        proc.wait()
+    finally:
+        timer.cancel()
+    err.seek(0)
+    stderr = err.read().strip()
+    elapsed = time.monotonic() - started
+    if proc.returncode == 3:
+        return {"na": True}
+    result: Optional[Dict[str, Any]] = None
+    for line in reversed(lines):
+        if line.startswith("{"):
+            try:
+                result = json.loads(line)
+                break
+            except ValueError:
+                pass
+    if result is not None and "failed" not in result and proc.returncode < 0:
+        # The measurement was printed; the process died afterwards.
+        result["note"] = f"result printed, then the process died (signal {-proc.returncode}) at exit"
+        proc.returncode = 0
+    if proc.returncode != 0 or result is None or "failed" in (result or {}):
+        reason = (result or {}).get("failed") or (stderr.splitlines() or [f"exit {proc.returncode}"])[-1]
+        if proc.returncode and proc.returncode < 0:
+            reason = f"killed after {CASE_TIMEOUT:.0f} s" if elapsed >= CASE_TIMEOUT else f"signal {-proc.returncode}"
+        return {"not_run": reason[:200]}
+    if result.get("errors"):
+        result["note"] = result.get("note", "") + f"{result['errors']} errors; first: " + (stderr.splitlines() or ["?"])[0][:120]
+    result["process_s"] = elapsed
+    return result
+
+
+def availability(c: Dict[str, Any]) -> Optional[str]:
+    """None when the contender can run, else the reason it cannot."""
+    exe = c["cmd"][0]
+    if not os.path.exists(exe):
+        return f"{exe} missing"
+    check = c["cmd"][:-1] + ["check"] if c["lang"] in ("Elixir", "Kotlin") else None
+    if check is None:
+        return None
+    proc = subprocess.run(check, capture_output=True, text=True, cwd=BENCH, timeout=900)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip() or proc.stdout.strip() or f"exit {proc.returncode}").splitlines()[-1]
+        return f"build failed: {tail[:160]}"
+    return None
+
+
+def machine() -> Dict[str, Any]:
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
+    except OSError:
+        pass
+    with open("/proc/meminfo") as f:
+        mem_kb = int(f.readline().split()[1])
+    return {"cpu": cpu, "cores": os.cpu_count(), "mem_gib": round(mem_kb / 2**20, 1),
+            "kernel": platform.release(), "python": platform.python_version(),
+            "load_before": os.getloadavg()}
+
+
+def main() -> None:
+    from worker import LocalWorker
+    import signal
+
+    # SIGTERM unwinds like Ctrl-C, so the worker is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+
+    info = machine()
+    cases: List[List[str]] = []
+    for m in METHODS:
+        for conc in CONCURRENCY:
+            cases.append([HTTP, m, str(conc)])
+    cases += [[WS_SEQ], [WS_BURST, str(BURST)], [SOCK, str(SOCKETS)], [PROBE, str(PROBE_CALLS)]]
+    contenders = [c for c in CONTENDERS if not ONLY or c["name"] in ONLY]
+    reasons = {}
+    for c in contenders:
+        reasons[c["name"]] = availability(c)
+        if reasons[c["name"]]:
+            log(f"{c['name']}: not run: {reasons[c['name']]}")
+    results: Dict[str, Dict[str, Any]] = {}
+    state = tempfile.mkdtemp(prefix="cfd-bench-")
+    started = time.time()
+    with LocalWorker(state) as worker:
+        url = worker.url
+        log(f"worker at {url}")
+        for case in cases:
+            key = " ".join(case)
+            results[key] = {}
+            for c in contenders:
+                if case[0] not in c["cases"]:
+                    continue
+                name = c["name"]
+                if reasons[name]:
+                    results[key][name] = {"not_run": reasons[name]}
+                    continue
+                prefix = f"{name}-{case[0]}-{RUN_ID}"
+                r = run_case(c, url, case, prefix)
+                if r.get("na"):
+                    continue
+                results[key][name] = r
+                log(f"{key:22} {name:14} " + (
+                    f"not run: {r['not_run']}" if "not_run" in r else
+                    f"{r.get('ops_per_s', 0):9.0f}/s cpu {r.get('cpu_us_per_op', 0):7.1f} us/op"
+                    + (f" p50 {r['p50_us']/1000:.2f} ms p99 {r['p99_us']/1000:.2f} ms" if 'p50_us' in r else "")
+                    + (f" {r['bytes_per_socket']/1024:.1f} KiB/socket open {r['open_s']:.2f} s" if 'bytes_per_socket' in r else "")
+                    + (f" probe p99 {r['probe_p99_us']:.0f} us max {r['probe_max_us']:.0f} us" if 'probe_p99_us' in r else "")))
+    shutil.rmtree(state, ignore_errors=True)
+    info["load_after"] = os.getloadavg()
+    info["duration_s"] = round(time.time() - started, 1)
+    info["settings"] = {"seconds": SECONDS, "warmup": WARMUP, "jvm_warmup": JVM_WARMUP, "concurrency": CONCURRENCY,
+                        "burst": BURST, "sockets": SOCKETS, "probe_calls": PROBE_CALLS}
+    info["date"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    out = {"machine": info, "contenders": [{k: v for k, v in c.items() if k in ("name", "lang", "role", "what")}
+                                           for c in contenders], "results": results}
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "latest.json"), "w") as f:
+        json.dump(out, f, indent=1, default=list)
+    import report
+
+    report.write(out, RESULTS)
+
+
+if __name__ == "__main__":
+    main()

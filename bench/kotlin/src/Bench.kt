@@ -1,0 +1,296 @@
+// Kotlin contenders: "uniffi" (DurableClient over the Rust core) and "jdk"
+// (java.net.http.HttpClient and its WebSocket). Usage and output: bench/README.md.
+
+import com.cloudflare.durable.ClientOptions
+import com.cloudflare.durable.DurableClient
+import java.lang.management.ManagementFactory
+import java.net.URI
+import java.net.http.HttpClient
+import java.net.http.HttpRequest
+import java.net.http.HttpResponse
+import java.net.http.WebSocket
+import java.util.concurrent.CompletableFuture
+import java.util.concurrent.CompletionStage
+import java.util.concurrent.ConcurrentLinkedQueue
+import java.util.concurrent.atomic.AtomicLong
+import kotlin.random.Random
+import kotlin.system.exitProcess
+import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.channels.Channel
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.future.await
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.sync.Semaphore
+import kotlinx.coroutines.sync.withPermit
+import kotlinx.coroutines.async
+import kotlinx.coroutines.awaitAll
+import kotlinx.coroutines.flow.first
+import kotlinx.serialization.json.Json
+import kotlinx.serialization.json.JsonElement
+import kotlinx.serialization.json.JsonObject
+import kotlinx.serialization.json.buildJsonObject
+import kotlinx.serialization.json.jsonObject
+import kotlinx.serialization.json.jsonPrimitive
+import kotlinx.serialization.json.put
+
+val URL: String = (System.getenv("BENCH_URL") ?: "http://127.0.0.1:8787").trimEnd('/')
+val WS_URL = "ws" + URL.removePrefix("http")
+val SECONDS = (System.getenv("BENCH_SECONDS") ?: "2").toDouble()
+val WARMUP = (System.getenv("BENCH_WARMUP") ?: "0.5").toDouble()
+val OBJECTS = (System.getenv("BENCH_OBJECTS") ?: "16").toInt()
+val PREFIX = System.getenv("BENCH_PREFIX") ?: "bench"
+val OPEN_CONCURRENCY = (System.getenv("BENCH_OPEN_CONCURRENCY") ?: "256").toInt()
+
+val osBean = ManagementFactory.getOperatingSystemMXBean() as com.sun.management.OperatingSystemMXBean
+
+/**
+ * CPU time of the whole JVM process (all threads, JNA's and Rust's too), seconds: the sum of each
+ * live thread's sum_exec_runtime, the counter getrusage(RUSAGE_SELF) reads (the MXBean's
+ * processCpuTime has 10 ms ticks here).
+ */
+fun cpu(): Double {
+    var ns = 0L
+    java.io.File("/proc/self/task").listFiles()?.forEach { task ->
+        try { ns += java.io.File(task, "schedstat").readText().substringBefore(' ').toLong() } catch (e: Exception) {}
+    }
+    return ns / 1e9
+}
+
+fun rss(): Long = java.io.File("/proc/self/status").readLines()
+    .first { it.startsWith("VmRSS:") }.split(Regex("\\s+"))[1].toLong() * 1024
+
+fun now(): Long = System.nanoTime()
+
+fun hex(bits: Int): String = buildString { repeat(bits / 64) { append("%016x".format(Random.nextLong())) } }
+
+fun params(method: String, n: Long): JsonElement =
+    if (method == "increment") buildJsonObject { put("increment", 1) }
+    else buildJsonObject { put("text", "hello"); put("n", n) }
+
+fun obj(j: Int, n: Long) = "$PREFIX-h-${((j + n) % OBJECTS)}"
+
+fun pct(sorted: List<Long>, p: Double): Double =
+    if (sorted.isEmpty()) 0.0 else sorted[Math.round((sorted.size - 1) * p).toInt()].toDouble()
+
+fun emit(map: Map<String, Any>) {
+    println(map.entries.joinToString(",", "{", "}") { (k, v) -> "\"$k\":${if (v is String) "\"$v\"" else v}" })
+    System.out.flush()
+}
+
+fun report(ops: Int, errors: Long, wallS: Double, cpuS: Double, latNs: List<Long>, extra: Map<String, Any> = emptyMap()) {
+    val sorted = latNs.sorted()
+    emit(mapOf(
+        "ops" to ops, "errors" to errors, "wall_s" to wallS, "cpu_s" to cpuS,
+        "ops_per_s" to if (wallS > 0) ops / wallS else 0.0,
+        "cpu_us_per_op" to if (ops > 0) cpuS * 1e6 / ops else 0.0,
+        "p50_us" to pct(sorted, 0.5) / 1000, "p99_us" to pct(sorted, 0.99) / 1000,
+    ) + extra)
+}
+
+fun uniffiClient(pool: Int) = DurableClient(ClientOptions(workerUrl = URL, poolSize = pool.toUInt()))
+
+val jdkHttp: HttpClient by lazy { HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build() }
+
+suspend fun jdkCall(o: String, m: String, p: JsonElement): JsonElement {
+    val request = HttpRequest.newBuilder(URI.create("$URL/object/$o/method/$m"))
+        .header("Content-Type", "application/json")
+        .header("Idempotency-Key", hex(128))
+        .header("traceparent", "00-${hex(128)}-${hex(64)}-01")
+        .POST(HttpRequest.BodyPublishers.ofString(p.toString()))
+        .build()
+    val response = jdkHttp.sendAsync(request, HttpResponse.BodyHandlers.ofString()).await()
+    val reply = Json.parseToJsonElement(response.body()).jsonObject
+    if (response.statusCode() != 200) error("status ${response.statusCode()}: $reply")
+    return reply["result"] ?: error("no result in $reply")
+}
+
+fun http(who: String, method: String, conc: Int) = runBlocking(Dispatchers.Default) {
+    val client = if (who == "uniffi") uniffiClient(conc) else null
+    val call: suspend (String, String, JsonElement) -> Unit =
+        if (client != null) { o, m, p -> client.callMethod(o, m, p) } else { o, m, p -> jdkCall(o, m, p) }
+    val start = now()
+    val t0 = start + (WARMUP * 1e9).toLong()
+    val t1 = t0 + (SECONDS * 1e9).toLong()
+    val lat = ConcurrentLinkedQueue<Long>()
+    val errors = AtomicLong()
+    val jobs = (0 until conc).map { j ->
+        launch {
+            var n = 0L
+            while (true) {
+                val begin = now()
+                if (begin >= t1) break
+                val ok = try { call(obj(j, n), method, params(method, n)); true } catch (e: Exception) {
+                    if (errors.get() == 0L) System.err.println("error: $e"); false
+                }
+                n++
+                val done = now()
+                // Calls that complete inside the window count.
+                if (done in t0..t1) { if (ok) lat.add(done - begin) else errors.incrementAndGet() }
+            }
+        }
+    }
+    delay(((t0 - now()) / 1_000_000).coerceAtLeast(0))
+    val c0 = cpu(); val w0 = now()
+    delay(((t1 - now()) / 1_000_000).coerceAtLeast(0))
+    val c1 = cpu(); val w1 = now()
+    jobs.forEach { it.join() }
+    report(lat.size, errors.get(), (w1 - w0) / 1e9, c1 - c0, lat.toList())
+    client?.close()
+}
+
+/** A JDK WebSocket whose whole text messages go to [onMessage]. */
+fun jdkSocket(name: String, onMessage: (String) -> Unit): WebSocket {
+    val listener = object : WebSocket.Listener {
+        val buffer = StringBuilder()
+        override fun onText(ws: WebSocket, data: CharSequence, last: Boolean): CompletionStage<*>? {
+            buffer.append(data)
+            if (last) { val text = buffer.toString(); buffer.setLength(0); onMessage(text) }
+            ws.request(1)
+            return null
+        }
+    }
+    return jdkHttp.newWebSocketBuilder().buildAsync(URI.create("$WS_URL/object/$name/websocket"), listener).join()
+}
+
+fun type(text: String): String? =
+    if (text == "pong") null else Json.parseToJsonElement(text).jsonObject["type"]?.jsonPrimitive?.content
+
+fun wsSeq(who: String) = runBlocking(Dispatchers.Default) {
+    val name = "$PREFIX-ws"
+    val client = if (who == "uniffi") uniffiClient(1) else null
+    val socket = client?.websocket(name)
+    val inbox = Channel<JsonObject>(Channel.UNLIMITED)
+    val jdk = if (client == null) jdkSocket(name) { text ->
+        if (text != "pong") inbox.trySend(Json.parseToJsonElement(text).jsonObject)
+    } else null
+    if (jdk != null) while (inbox.receive()["type"]?.jsonPrimitive?.content != "init") {}
+    val start = now()
+    val t0 = start + (WARMUP * 1e9).toLong()
+    val t1 = t0 + (SECONDS * 1e9).toLong()
+    val lat = ArrayList<Long>()
+    var n = 0L
+    var mark: Pair<Double, Long>? = null
+    while (true) {
+        val begin = now()
+        if (begin >= t1) break
+        if (begin >= t0 && mark == null) mark = cpu() to begin
+        if (socket != null) {
+            socket.call("echo", params("echo", n))
+        } else {
+            val id = n.toString()
+            val frame = buildJsonObject {
+                put("type", "method"); put("id", id); put("method", "echo")
+                put("params", params("echo", n)); put("idempotency_key", hex(128))
+            }
+            jdk!!.sendText(frame.toString(), true).await()
+            while (true) {
+                val m = inbox.receive()
+                if (m["type"]?.jsonPrimitive?.content == "response" && m["id"]?.jsonPrimitive?.content == id) break
+            }
+        }
+        n++
+        if (begin >= t0) lat.add(now() - begin)
+    }
+    val (c0, w0) = mark!!
+    report(lat.size, 0, (now() - w0) / 1e9, cpu() - c0, lat)
+    socket?.closeGracefully()
+    client?.close()
+    jdk?.abort()
+}
+
+fun wsBurst(who: String, count: Int) = runBlocking(Dispatchers.Default) {
+    val name = "$PREFIX-burst"
+    var received = 0
+    var first = 0L
+    val done = CompletableDeferred<Unit>()
+    var c0 = 0.0
+    var ready = 0L
+    if (who == "uniffi") {
+        val client = uniffiClient(1)
+        val socket = client.websocket(name)
+        val messages = socket.messages(256)
+        messages.first { it.jsonObject["type"]?.jsonPrimitive?.content == "init" }
+        c0 = cpu(); ready = now()
+        println("READY"); System.out.flush()
+        messages.first {
+            if (it.jsonObject["type"]?.jsonPrimitive?.content == "bench") {
+                if (received == 0) first = now()
+                received++
+            }
+            received >= count
+        }
+        socket.closeGracefully(); client.close()
+    } else {
+        val initSeen = CompletableDeferred<Unit>()
+        val ws = jdkSocket(name) { text ->
+            when (type(text)) {
+                "init" -> initSeen.complete(Unit)
+                "bench" -> {
+                    if (received == 0) first = now()
+                    received++
+                    if (received >= count) done.complete(Unit)
+                }
+            }
+        }
+        initSeen.await()
+        c0 = cpu(); ready = now()
+        println("READY"); System.out.flush()
+        done.await()
+        ws.abort()
+    }
+    val c = cpu() - c0
+    val end = now()
+    val span = (end - (if (first > 0) first else ready)) / 1e9
+    emit(mapOf("ops" to received, "errors" to 0, "wall_s" to (end - ready) / 1e9, "cpu_s" to c,
+        "ops_per_s" to received / span, "cpu_us_per_op" to c * 1e6 / received, "first_to_last_s" to span))
+}
+
+fun sockets(who: String, count: Int) = runBlocking(Dispatchers.Default) {
+    val client = if (who == "uniffi") uniffiClient(1) else null
+    if (client != null) client.callMethod("$PREFIX-s-0", "echo") else jdkCall("$PREFIX-s-0", "echo", params("echo", 0))
+    System.gc()
+    val r0 = rss(); val c0 = cpu(); val t0 = now()
+    val gate = Semaphore(OPEN_CONCURRENCY)
+    val held = (0 until count).map { i ->
+        async {
+            gate.withPermit {
+                val name = "$PREFIX-s-${i % 100}"
+                try {
+                    if (client != null) client.websocket(name)
+                    else jdkHttp.newWebSocketBuilder()
+                        .buildAsync(URI.create("$WS_URL/object/$name/websocket"), object : WebSocket.Listener {})
+                        .await()
+                } catch (e: Exception) { System.err.println("error: $e"); null }
+            }
+        }
+    }.awaitAll().filterNotNull()
+    val openS = (now() - t0) / 1e9
+    val c = cpu() - c0
+    delay(1000)
+    System.gc()
+    val r1 = rss()
+    emit(mapOf("ops" to held.size, "errors" to count - held.size, "wall_s" to openS, "cpu_s" to c,
+        "open_s" to openS, "rss_before" to r0, "rss_after" to r1,
+        "bytes_per_socket" to (r1 - r0).coerceAtLeast(0) / held.size.coerceAtLeast(1).toDouble(),
+        "cpu_us_per_op" to c * 1e6 / held.size.coerceAtLeast(1)))
+    for (s in held) when (s) {
+        is com.cloudflare.durable.DurableWebSocket -> s.close()
+        is WebSocket -> s.abort()
+    }
+    client?.close()
+}
+
+fun main(args: Array<String>) {
+    if (args.size < 2) { System.err.println("usage: Bench uniffi|jdk CASE ARGS"); exitProcess(2) }
+    val (who, case) = args
+    when (case) {
+        "http" -> http(who, args[2], args[3].toInt())
+        "ws_seq" -> wsSeq(who)
+        "ws_burst" -> wsBurst(who, args[2].toInt())
+        "sockets" -> sockets(who, args[2].toInt())
+        else -> exitProcess(3)
+    }
+    exitProcess(0)
+}
