@@ -10,7 +10,10 @@ defmodule CloudflareDurable.WebSocket.Connection do
   at a time; here each message (a map with string keys) is given to every
   registered handler, in this process, and sent as
   `{:websocket_message, message}` to every subscriber. A handler that raises
-  is logged and the connection goes on.
+  is logged and the connection goes on. Messages that arrive before any
+  handler or subscriber exists (such as the `init` sent right after the
+  connection opens) are kept, up to 1024, and given to the first handler
+  or subscriber.
 
   When the socket ends for good (closed by the server with a refusal code, or
   auth lost), subscribers get `{:websocket_closed, reason}` and the process
@@ -32,6 +35,8 @@ defmodule CloudflareDurable.WebSocket.Connection do
   @type handler :: (map() -> any())
 
   @margin 5_000
+  # Most messages kept while nobody listens yet (oldest dropped beyond).
+  @early_max 1024
 
   @doc false
   @spec open(Native.client(), term(), pos_integer(), pid(), keyword()) ::
@@ -144,7 +149,8 @@ defmodule CloudflareDurable.WebSocket.Connection do
            handlers: [],
            subscribers: %{},
            pending: %{},
-           closer: nil
+           closer: nil,
+           early: :queue.new()
          }}
 
       {:error, detail} ->
@@ -164,12 +170,12 @@ defmodule CloudflareDurable.WebSocket.Connection do
   end
 
   def handle_call({:register_handler, handler}, _from, state),
-    do: {:reply, :ok, %{state | handlers: state.handlers ++ [handler]}}
+    do: {:reply, :ok, flush_early(%{state | handlers: state.handlers ++ [handler]})}
 
   def handle_call({:subscribe, pid}, _from, state) do
     subscribers = Map.put_new_lazy(state.subscribers, pid, fn -> Process.monitor(pid) end)
 
-    {:reply, :ok, %{state | subscribers: subscribers}}
+    {:reply, :ok, flush_early(%{state | subscribers: subscribers})}
   end
 
   def handle_call({:unsubscribe, pid}, _from, state) do
@@ -224,7 +230,14 @@ defmodule CloudflareDurable.WebSocket.Connection do
   end
 
   def handle_info({:cloudflare_durable_ws, id, {:messages, messages}}, %{id: id} = state) do
-    Enum.each(messages, &deliver(&1, state))
+    state =
+      if state.handlers == [] and state.subscribers == %{} do
+        keep_early(messages, state)
+      else
+        Enum.each(messages, &deliver(&1, state))
+        state
+      end
+
     Native.ws_ack(state.socket)
     {:noreply, state}
   end
@@ -291,6 +304,21 @@ defmodule CloudflareDurable.WebSocket.Connection do
 
   defp not_connected,
     do: {:connection_closed, "connection_closed", "the socket is closed", nil, nil}
+
+  defp keep_early(messages, state) do
+    early =
+      Enum.reduce(messages, state.early, fn message, queue ->
+        queue = :queue.in(message, queue)
+        if :queue.len(queue) > @early_max, do: :queue.drop(queue), else: queue
+      end)
+
+    %{state | early: early}
+  end
+
+  defp flush_early(state) do
+    Enum.each(:queue.to_list(state.early), &deliver(&1, state))
+    %{state | early: :queue.new()}
+  end
 
   defp deliver(message, state) do
     Enum.each(state.handlers, fn handler ->
