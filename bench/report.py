@@ -16,7 +16,7 @@ LANG = {"py-async": "Python", "py-sync": "Python", "elixir-nif": "Elixir", "kotl
 
 
 def ok(r: Optional[Dict[str, Any]]) -> bool:
-    return bool(r) and "not_run" not in r and r.get("ops", 0) > 0
+    return bool(r) and "not_run" not in r and (r.get("ops", 0) > 0 or r.get("probe_samples", 0) > 0)
 
 
 def fmt(v: Optional[float], digits: int = 0) -> str:
@@ -31,6 +31,8 @@ def targets(res: Dict[str, Dict[str, Any]]) -> List[Tuple[str, str, str, str, st
 
     def add(label: str, name: str, case: str, value: Optional[float], base: Optional[float],
             limit: float, at_most: bool, unit: str, why: str = "") -> None:
+        if name not in res.get(case, {}):
+            return  # this contender has no such case
         r = res.get(case, {}).get(name)
         if not ok(r):
             reason = (r or {}).get("not_run", "no result")

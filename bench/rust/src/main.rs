@@ -228,7 +228,14 @@ type RawSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn raw_connect(env: &Env, object: &str) -> Result<RawSocket, BoxError> {
-    let (socket, _) = tokio_tungstenite::connect_async(env.ws_url(object)).await?;
+    // tungstenite's defaults unless BENCH_WS_READ_BUFFER (bytes) is set, to
+    // measure what a smaller read buffer changes.
+    let mut config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default();
+    if let Some(size) = std::env::var("BENCH_WS_READ_BUFFER").ok().and_then(|v| v.parse().ok()) {
+        config = config.read_buffer_size(size);
+    }
+    let (socket, _) =
+        tokio_tungstenite::connect_async_with_config(env.ws_url(object), Some(config), false).await?;
     Ok(socket)
 }
 
