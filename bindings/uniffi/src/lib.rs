@@ -5,20 +5,66 @@
 //! the host side parses them (kotlinx.serialization's `JsonElement` in
 //! Kotlin, `JSONValue` / `Codable` in Swift), see `bindings/kotlin/README.md`.
 //!
-//! Async functions run on uniffi's process-wide tokio runtime
-//! (`async_runtime = "tokio"`). Messages reach the host by a pull model
-//! ([`FfiWebSocket::next_batch`]): no callback ever runs on a Rust thread, and
-//! a slow consumer applies backpressure (the core buffers, then stops reading).
-//! Panics are caught by uniffi's scaffolding and surface as the host's
-//! internal-error exception; none crosses the FFI.
+//! The core's work runs on a process-wide multi-thread tokio runtime owned by
+//! this crate ([`runtime`]): each async export polls its future inside that
+//! runtime's context ([`run`]), so the core's spawned I/O tasks and timers
+//! run on its two workers (uniffi's `async_runtime = "tokio"` would put them
+//! all on async-compat's single thread). Messages
+//! and events reach the host by a pull model ([`FfiWebSocket::next_batch`],
+//! [`FfiClient::next_events`]): no callback ever runs on a Rust thread, and a
+//! slow consumer applies backpressure (the core buffers, then stops reading).
+//! Panics are caught (by uniffi's scaffolding, or re-raised from a task into
+//! it) and surface as the host's internal-error exception; none crosses the
+//! FFI.
 
-use std::sync::{Arc, Mutex, Weak};
+mod client;
+mod events;
+mod socket;
+mod surface;
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use cloudflare_durable as cfd;
 use cloudflare_durable::serde_json::{self, Value};
 
+pub use client::FfiClient;
+pub use events::ClientEvent;
+pub use socket::{ConnectionStatus, FfiWebSocket};
+pub use surface::*;
+
 uniffi::setup_scaffolding!();
+
+// ---- runtime ------------------------------------------------------------------
+
+/// The process-wide runtime the core runs on: two worker threads (the machine
+/// this targets has two cores; the work is I/O-bound), created on first use.
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("cloudflare-durable")
+            .enable_all()
+            .build()
+            .expect("cannot start the tokio runtime")
+    })
+}
+
+/// Polls `future` in place, on whatever thread the host's executor polls
+/// from, inside [`runtime`]'s context: what the core spawns (connection and
+/// socket tasks) and its timers live on the runtime's workers, while the
+/// future itself needs no thread hop, is dropped in place when the host
+/// cancels (no abort race), and panics straight into uniffi's catch.
+pub(crate) async fn run<T>(future: impl Future<Output = T>) -> T {
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(move |cx| {
+        let _entered = runtime().enter();
+        future.as_mut().poll(cx)
+    })
+    .await
+}
 
 // ---- errors -----------------------------------------------------------------
 
@@ -193,21 +239,21 @@ pub fn error_kind_names() -> Vec<String> {
         .collect()
 }
 
-type Result<T, E = DurableObjectError> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = DurableObjectError> = std::result::Result<T, E>;
 
-fn millis(d: Duration) -> u64 {
+pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Parses JSON text from the host; the error names the refused input.
-fn parse_json(field: &str, text: &str) -> Result<Value> {
+pub(crate) fn parse_json(field: &str, text: &str) -> Result<Value> {
     serde_json::from_str(text).map_err(|e| DurableObjectError::InvalidInput {
         field: field.to_owned(),
         reason: format!("invalid {field}: not valid JSON text: {e}"),
     })
 }
 
-fn to_json(value: &Value) -> String {
+pub(crate) fn to_json(value: &Value) -> String {
     value.to_string()
 }
 
@@ -258,12 +304,25 @@ pub struct ClientOptions {
     /// Allow plain http to a host that is not loopback (false).
     #[uniffi(default)]
     pub allow_insecure_http: Option<bool>,
+    /// Whether a dropped WebSocket reconnects by itself (true); when false a
+    /// drop ends it with `ConnectionClosed`.
+    #[uniffi(default)]
+    pub websocket_auto_reconnect: Option<bool>,
+    /// The namespace of objects named without one (`default`).
+    #[uniffi(default)]
+    pub default_namespace: Option<String>,
+    /// Base URL of Cloudflare's v4 REST API, for the management calls
+    /// (`https://api.cloudflare.com/client/v4`).
+    #[uniffi(default)]
+    pub api_base_url: Option<String>,
 }
 
 impl ClientOptions {
-    fn into_config(self) -> Result<cfd::Config> {
+    fn into_config(self, hook: Arc<dyn cfd::EventHook>) -> Result<cfd::Config> {
         let ms = Duration::from_millis;
-        let mut b = cfd::Config::builder().worker_url(self.worker_url);
+        let mut b = cfd::Config::builder()
+            .worker_url(self.worker_url)
+            .event_hook(hook);
         if let Some(v) = self.api_token {
             b = b.api_token(v);
         }
@@ -303,259 +362,26 @@ impl ClientOptions {
         if let Some(v) = self.allow_insecure_http {
             b = b.allow_insecure_http(v);
         }
+        if let Some(v) = self.websocket_auto_reconnect {
+            b = b.websocket_auto_reconnect(v);
+        }
+        if let Some(v) = self.default_namespace {
+            b = b.default_namespace(v);
+        }
+        if let Some(v) = self.api_base_url {
+            b = b.api_base_url(v);
+        }
         Ok(b.build()?)
     }
 }
 
 /// Per-call options of a method call.
-fn call_options(idempotency_key: Option<String>, timeout_ms: Option<u64>) -> cfd::CallOptions {
+pub(crate) fn call_options(
+    idempotency_key: Option<String>,
+    timeout_ms: Option<u64>,
+) -> cfd::CallOptions {
     cfd::CallOptions {
         idempotency_key,
         timeout: timeout_ms.map(Duration::from_millis),
-    }
-}
-
-// ---- client -------------------------------------------------------------------
-
-/// The FFI face of `cloudflare_durable::Client`. Hosts wrap it (Kotlin
-/// `DurableClient`, Swift `DurableClient`); JSON arguments and results are
-/// JSON text.
-#[derive(uniffi::Object)]
-pub struct FfiClient {
-    inner: cfd::Client,
-    sockets: Mutex<Vec<Weak<SocketShared>>>,
-}
-
-#[uniffi::export(async_runtime = "tokio")]
-impl FfiClient {
-    /// Builds a client; `InvalidInput` (field `config`) for a bad setting.
-    #[uniffi::constructor]
-    pub fn new(options: ClientOptions) -> Result<Arc<Self>> {
-        let config = options.into_config()?;
-        Ok(Arc::new(FfiClient {
-            inner: cfd::Client::new(config)?,
-            sockets: Mutex::new(Vec::new()),
-        }))
-    }
-
-    /// Stores `state_json` (a JSON object) in the object, one key per member.
-    pub async fn initialize(&self, object: String, state_json: String) -> Result<()> {
-        let state = parse_json("value", &state_json)?;
-        Ok(self.inner.initialize(&object, &state).await?)
-    }
-
-    /// Calls `method` with `params_json`; returns the result as JSON text.
-    pub async fn call_method(
-        &self,
-        object: String,
-        method: String,
-        params_json: String,
-        idempotency_key: Option<String>,
-        timeout_ms: Option<u64>,
-    ) -> Result<String> {
-        let params = parse_json("params", &params_json)?;
-        let options = call_options(idempotency_key, timeout_ms);
-        let result = self
-            .inner
-            .call_method_with(&object, &method, &params, options)
-            .await?;
-        Ok(to_json(&result))
-    }
-
-    /// The object's whole state, as JSON object text.
-    pub async fn get_state(&self, object: String) -> Result<String> {
-        let state = self.inner.get_state(&object).await?;
-        Ok(to_json(&Value::Object(state)))
-    }
-
-    /// One key's value as JSON text; `NotFound` when absent.
-    pub async fn get_state_key(&self, object: String, key: String) -> Result<String> {
-        Ok(to_json(&self.inner.get_state_key(&object, &key).await?))
-    }
-
-    /// Sets one key to `value_json` and broadcasts it.
-    pub async fn update_state(
-        &self,
-        object: String,
-        key: String,
-        value_json: String,
-    ) -> Result<()> {
-        let value = parse_json("value", &value_json)?;
-        Ok(self.inner.update_state(&object, &key, &value).await?)
-    }
-
-    /// Deletes one key (no error when absent) and broadcasts the deletion.
-    pub async fn delete_state(&self, object: String, key: String) -> Result<()> {
-        Ok(self.inner.delete_state(&object, &key).await?)
-    }
-
-    /// Opens a WebSocket; returns once the first connection is up.
-    pub async fn websocket(&self, object: String) -> Result<Arc<FfiWebSocket>> {
-        let socket = self.inner.websocket(&object).await?;
-        let shared = Arc::new(SocketShared {
-            socket,
-            runtime: tokio::runtime::Handle::current(),
-        });
-        if let Ok(mut sockets) = self.sockets.lock() {
-            sockets.retain(|s| s.strong_count() > 0);
-            sockets.push(Arc::downgrade(&shared));
-        }
-        Ok(Arc::new(FfiWebSocket { shared }))
-    }
-
-    /// Starts closing every socket this client opened; returns at once.
-    /// Called by the hosts' `close()` (named `shutdown` because uniffi's
-    /// Kotlin objects already have a `close()` that frees the native object).
-    pub fn shutdown(&self) {
-        let sockets = match self.sockets.lock() {
-            Ok(mut sockets) => std::mem::take(&mut *sockets),
-            Err(_) => return,
-        };
-        for socket in sockets.iter().filter_map(Weak::upgrade) {
-            socket.start_close();
-        }
-    }
-}
-
-// ---- websocket ----------------------------------------------------------------
-
-/// Where a WebSocket stands (the core's `ConnectionStatus`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum ConnectionStatus {
-    /// The first connection is being made.
-    Connecting,
-    /// Connected: sends go out at once.
-    Connected,
-    /// The link dropped; sends wait in the queue until it is back.
-    Reconnecting,
-    /// Closed for good.
-    Closed,
-}
-
-impl From<cfd::ConnectionStatus> for ConnectionStatus {
-    fn from(s: cfd::ConnectionStatus) -> Self {
-        match s {
-            cfd::ConnectionStatus::Connecting => ConnectionStatus::Connecting,
-            cfd::ConnectionStatus::Connected => ConnectionStatus::Connected,
-            cfd::ConnectionStatus::Reconnecting => ConnectionStatus::Reconnecting,
-            cfd::ConnectionStatus::Closed => ConnectionStatus::Closed,
-        }
-    }
-}
-
-/// The core socket plus the runtime it lives on (to close it from a
-/// synchronous host `close()` or from the client's).
-struct SocketShared {
-    socket: cfd::WebSocket,
-    runtime: tokio::runtime::Handle,
-}
-
-impl SocketShared {
-    /// Closes the core socket on the runtime, without waiting.
-    fn start_close(self: &Arc<Self>) {
-        let this = self.clone();
-        self.runtime.spawn(async move { this.close().await });
-    }
-
-    /// Closes the core socket and waits for its task to end. Messages not yet
-    /// taken are discarded meanwhile, so a full buffer (a consumer that
-    /// stopped reading) cannot keep the connection task from seeing the close.
-    async fn close(&self) {
-        let drain = async {
-            while let Ok(batch) = self.socket.next_batch(1024).await {
-                if batch.is_empty() {
-                    break;
-                }
-            }
-        };
-        tokio::join!(self.socket.close(), drain);
-    }
-}
-
-/// The FFI face of `cloudflare_durable::WebSocket`. Hosts wrap it (Kotlin
-/// `DurableWebSocket` with a `Flow`, Swift `DurableWebSocket` with an
-/// `AsyncSequence`).
-#[derive(uniffi::Object)]
-pub struct FfiWebSocket {
-    shared: Arc<SocketShared>,
-}
-
-#[uniffi::export(async_runtime = "tokio")]
-impl FfiWebSocket {
-    /// The object this socket talks to.
-    pub fn object(&self) -> String {
-        self.shared.socket.object().to_owned()
-    }
-
-    /// The current status.
-    pub fn status(&self) -> ConnectionStatus {
-        self.shared.socket.status().into()
-    }
-
-    /// Waits until the status is `target`, at most `timeout_ms`; true when
-    /// reached.
-    pub async fn wait_for_status(&self, target: ConnectionStatus, timeout_ms: u64) -> bool {
-        self.shared
-            .socket
-            .wait_for_status(Duration::from_millis(timeout_ms), |s| {
-                ConnectionStatus::from(s) == target
-            })
-            .await
-            .is_some()
-    }
-
-    /// Sends a JSON message (JSON text); returns once written or queued.
-    pub async fn send(&self, message_json: String) -> Result<()> {
-        let message = parse_json("value", &message_json)?;
-        Ok(self.shared.socket.send(&message).await?)
-    }
-
-    /// Calls a method over the socket; returns its result as JSON text.
-    pub async fn call(
-        &self,
-        method: String,
-        params_json: String,
-        idempotency_key: Option<String>,
-        timeout_ms: Option<u64>,
-    ) -> Result<String> {
-        let params = parse_json("params", &params_json)?;
-        let options = call_options(idempotency_key, timeout_ms);
-        let result = self
-            .shared
-            .socket
-            .call_with(&method, &params, options)
-            .await?;
-        Ok(to_json(&result))
-    }
-
-    /// The next message as JSON text, `None` once closed, or the error that
-    /// ended the socket (once). One consumer at a time.
-    pub async fn next_message(&self) -> Result<Option<String>> {
-        Ok(self
-            .shared
-            .socket
-            .next_message()
-            .await?
-            .map(|m| to_json(&m)))
-    }
-
-    /// Every message already waiting (at least one, at most `max`) as JSON
-    /// text; empty once closed, or the error that ended the socket (once).
-    /// Cancel-safe: a cancelled call loses no message.
-    pub async fn next_batch(&self, max: u32) -> Result<Vec<String>> {
-        let batch = self.shared.socket.next_batch(max.max(1) as usize).await?;
-        Ok(batch.iter().map(to_json).collect())
-    }
-
-    /// Starts closing (code 1000) and returns at once; see `close_and_wait`.
-    /// Called by the hosts' `close()`.
-    pub fn shutdown(&self) {
-        self.shared.start_close();
-    }
-
-    /// Closes (code 1000) and waits for the connection task to end. Pending
-    /// calls fail with `ConnectionClosed`; messages not yet taken are dropped.
-    pub async fn close_and_wait(&self) {
-        self.shared.close().await;
     }
 }

@@ -586,57 +586,163 @@ fileprivate struct FfiConverterString: FfiConverter {
 /**
  * The FFI face of `cloudflare_durable::Client`. Hosts wrap it (Kotlin
  * `DurableClient`, Swift `DurableClient`); JSON arguments and results are
- * JSON text.
+ * JSON text, and every operation takes an [`ObjectRef`].
  */
 public protocol FfiClientProtocol: AnyObject, Sendable {
     
     /**
+     * Runs several calls in one round trip; one outcome per call, in order.
+     */
+    func batch(objectRef: ObjectRef, calls: [FfiBatchCall]) async throws  -> [FfiBatchOutcome]
+    
+    /**
      * Calls `method` with `params_json`; returns the result as JSON text.
      */
-    func callMethod(object: String, method: String, paramsJson: String, idempotencyKey: String?, timeoutMs: UInt64?) async throws  -> String
+    func callMethod(objectRef: ObjectRef, method: String, paramsJson: String, idempotencyKey: String?, timeoutMs: UInt64?) async throws  -> String
+    
+    /**
+     * Deletes the alarm (no error when none was set).
+     */
+    func deleteAlarm(objectRef: ObjectRef) async throws 
+    
+    /**
+     * Deletes every key; returns how many there were.
+     */
+    func deleteAll(objectRef: ObjectRef) async throws  -> UInt64
+    
+    /**
+     * Deletes many keys; returns how many existed.
+     */
+    func deleteMany(objectRef: ObjectRef, keys: [String]) async throws  -> UInt64
     
     /**
      * Deletes one key (no error when absent) and broadcasts the deletion.
      */
-    func deleteState(object: String, key: String) async throws 
+    func deleteState(objectRef: ObjectRef, key: String) async throws 
+    
+    /**
+     * Events dropped because the host pulled too slowly (queue of 1,024).
+     */
+    func eventsDropped()  -> UInt64
+    
+    /**
+     * The alarm's time (ms since the Unix epoch), if one is set.
+     */
+    func getAlarm(objectRef: ObjectRef) async throws  -> UInt64?
+    
+    /**
+     * Reads many keys; returns a JSON object text of those that exist.
+     */
+    func getMany(objectRef: ObjectRef, keys: [String]) async throws  -> String
     
     /**
      * The object's whole state, as JSON object text.
      */
-    func getState(object: String) async throws  -> String
+    func getState(objectRef: ObjectRef) async throws  -> String
     
     /**
      * One key's value as JSON text; `NotFound` when absent.
      */
-    func getStateKey(object: String, key: String) async throws  -> String
+    func getStateKey(objectRef: ObjectRef, key: String) async throws  -> String
     
     /**
      * Stores `state_json` (a JSON object) in the object, one key per member.
      */
-    func initialize(object: String, stateJson: String) async throws 
+    func initialize(objectRef: ObjectRef, stateJson: String) async throws 
     
     /**
-     * Starts closing every socket this client opened; returns at once.
-     * Called by the hosts' `close()` (named `shutdown` because uniffi's
-     * Kotlin objects already have a `close()` that frees the native object).
+     * A paged walk over the object's keys (nothing is fetched until the
+     * first `next_page`).
+     */
+    func list(objectRef: ObjectRef, options: ListOptions) throws  -> FfiLister
+    
+    /**
+     * One page of the account's namespaces (Cloudflare's management API;
+     * needs `account_id` and `api_token`).
+     */
+    func listNamespaces(page: UInt32, perPage: UInt32) async throws  -> NamespacePage
+    
+    /**
+     * One page of a namespace's objects (management API).
+     */
+    func listObjects(namespaceId: String, cursor: String?, limit: UInt32) async throws  -> ObjectPage
+    
+    /**
+     * One page of keys; pass the cursor back (same options) for the next.
+     */
+    func listPage(objectRef: ObjectRef, options: ListOptions, cursor: String?) async throws  -> FfiListPage
+    
+    /**
+     * The id `name` maps to in `namespace` (the default when `None`).
+     */
+    func namespaceObjectId(namespace: String?, name: String) async throws  -> String
+    
+    /**
+     * A new unique object id in `namespace` (the default when `None`).
+     */
+    func newUniqueId(namespace: String?, jurisdiction: String?) async throws  -> String
+    
+    /**
+     * The client's events queued since the first pull (at least one, at
+     * most `max`); waits for the first; empty once the client is shut down.
+     * One consumer at a time; cancel-safe.
+     */
+    func nextEvents(max: UInt32) async  -> [ClientEvent]
+    
+    /**
+     * Writes the members of `entries_json` (a JSON object) atomically.
+     */
+    func putMany(objectRef: ObjectRef, entriesJson: String) async throws 
+    
+    /**
+     * Sets the alarm to `time_ms` (ms since the Unix epoch).
+     */
+    func setAlarm(objectRef: ObjectRef, timeMs: UInt64) async throws 
+    
+    /**
+     * Starts closing every socket this client opened, ends event pulls, and
+     * returns at once. Called by the hosts' `close()` (named `shutdown`
+     * because uniffi's Kotlin objects already have a `close()` that frees
+     * the native object).
      */
     func shutdown() 
     
     /**
+     * Runs one SQL statement; `params_json` is a JSON array of scalars.
+     */
+    func sql(objectRef: ObjectRef, query: String, paramsJson: String) async throws  -> FfiSqlResult
+    
+    /**
+     * Applies the ops atomically, in order; one result (JSON text) per op.
+     */
+    func transaction(objectRef: ObjectRef, ops: [FfiTxOp]) async throws  -> [String]
+    
+    /**
      * Sets one key to `value_json` and broadcasts it.
      */
-    func updateState(object: String, key: String, valueJson: String) async throws 
+    func updateState(objectRef: ObjectRef, key: String, valueJson: String) async throws 
+    
+    /**
+     * Sets one key only if `condition` holds; a lost race is `Conflict`.
+     */
+    func updateStateIf(objectRef: ObjectRef, key: String, valueJson: String, condition: FfiCondition) async throws 
     
     /**
      * Opens a WebSocket; returns once the first connection is up.
      */
-    func websocket(object: String) async throws  -> FfiWebSocket
+    func websocket(objectRef: ObjectRef) async throws  -> FfiWebSocket
+    
+    /**
+     * A client sharing this one's connections, sockets registry and events,
+     * whose requests carry the caller's W3C `traceparent`.
+     */
+    func withTraceparent(traceparent: String) throws  -> FfiClient
     
 }
 /**
  * The FFI face of `cloudflare_durable::Client`. Hosts wrap it (Kotlin
  * `DurableClient`, Swift `DurableClient`); JSON arguments and results are
- * JSON text.
+ * JSON text, and every operation takes an [`ObjectRef`].
  */
 open class FfiClient: FfiClientProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -704,14 +810,33 @@ public convenience init(options: ClientOptions)throws  {
 
     
     /**
+     * Runs several calls in one round trip; one outcome per call, in order.
+     */
+open func batch(objectRef: ObjectRef, calls: [FfiBatchCall])async throws  -> [FfiBatchOutcome]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_cloudflare_durable_uniffi_fn_method_fficlient_batch(
+                        self.uniffiCloneHandle(),FfiConverterTypeObjectRef_lower(objectRef),FfiConverterSequenceTypeFfiBatchCall.lower(calls)
+                )
+            },
+            pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeFfiBatchOutcome.lift,
+            errorHandler: FfiConverterTypeDurableObjectError_lift
+        )
+}
+    
+    /**
      * Calls `method` with `params_json`; returns the result as JSON text.
      */
-open func callMethod(object: String, method: String, paramsJson: String, idempotencyKey: String?, timeoutMs: UInt64?)async throws  -> String  {
+open func callMethod(objectRef: ObjectRef, method: String, paramsJson: String, idempotencyKey: String?, timeoutMs: UInt64?)async throws  -> String  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_cloudflare_durable_uniffi_fn_method_fficlient_call_method(
-                        self.uniffiCloneHandle(),FfiConverterString.lower(object),FfiConverterString.lower(method),FfiConverterString.lower(paramsJson),FfiConverterOptionString.lower(idempotencyKey),FfiConverterOptionUInt64.lower(timeoutMs)
+                        self.uniffiCloneHandle(),FfiConverterTypeObjectRef_lower(objectRef),FfiConverterString.lower(method),FfiConverterString.lower(paramsJson),FfiConverterOptionString.lower(idempotencyKey),FfiConverterOptionUInt64.lower(timeoutMs)
                 )
             },
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
@@ -723,14 +848,14 @@ open func callMethod(object: String, method: String, paramsJson: String, idempot
 }
     
     /**
-     * Deletes one key (no error when absent) and broadcasts the deletion.
+     * Deletes the alarm (no error when none was set).
      */
-open func deleteState(object: String, key: String)async throws   {
+open func deleteAlarm(objectRef: ObjectRef)async throws   {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
-                uniffi_cloudflare_durable_uniffi_fn_method_fficlient_delete_state(
-                        self.uniffiCloneHandle(),FfiConverterString.lower(object),FfiConverterString.lower(key)
+                uniffi_cloudflare_durable_uniffi_fn_method_fficlient_delete_alarm(
+                        self.uniffiCloneHandle(),FfiConverterTypeObjectRef_lower(objectRef)
                 )
             },
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_void,
@@ -742,14 +867,121 @@ open func deleteState(object: String, key: String)async throws   {
 }
     
     /**
+     * Deletes every key; returns how many there were.
+     */
+open func deleteAll(objectRef: ObjectRef)async throws  -> UInt64  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_cloudflare_durable_uniffi_fn_method_fficlient_delete_all(
+                        self.uniffiCloneHandle(),FfiConverterTypeObjectRef_lower(objectRef)
+                )
+            },
+            pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_u64,
+            completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_u64,
+            freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_u64,
+            liftFunc: FfiConverterUInt64.lift,
+            errorHandler: FfiConverterTypeDurableObjectError_lift
+        )
+}
+    
+    /**
+     * Deletes many keys; returns how many existed.
+     */
+open func deleteMany(objectRef: ObjectRef, keys: [String])async throws  -> UInt64  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_cloudflare_durable_uniffi_fn_method_fficlient_delete_many(
+                        self.uniffiCloneHandle(),FfiConverterTypeObjectRef_lower(objectRef),FfiConverterSequenceString.lower(keys)
+                )
+            },
+            pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_u64,
+            completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_u64,
+            freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_u64,
+            liftFunc: FfiConverterUInt64.lift,
+            errorHandler: FfiConverterTypeDurableObjectError_lift
+        )
+}
+    
+    /**
+     * Deletes one key (no error when absent) and broadcasts the deletion.
+     */
+open func deleteState(objectRef: ObjectRef, key: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_cloudflare_durable_uniffi_fn_method_fficlient_delete_state(
+                        self.uniffiCloneHandle(),FfiConverterTypeObjectRef_lower(objectRef),FfiConverterString.lower(key)
+                )
+            },
+            pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_void,
+            completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_void,
+            freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeDurableObjectError_lift
+        )
+}
+    
+    /**
+     * Events dropped because the host pulled too slowly (queue of 1,024).
+     */
+open func eventsDropped() -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_cloudflare_durable_uniffi_fn_method_fficlient_events_dropped(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The alarm's time (ms since the Unix epoch), if one is set.
+     */
+open func getAlarm(objectRef: ObjectRef)async throws  -> UInt64?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_cloudflare_durable_uniffi_fn_method_fficlient_get_alarm(
+                        self.uniffiCloneHandle(),FfiConverterTypeObjectRef_lower(objectRef)
+                )
+            },
+            pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionUInt64.lift,
+            errorHandler: FfiConverterTypeDurableObjectError_lift
+        )
+}
+    
+    /**
+     * Reads many keys; returns a JSON object text of those that exist.
+     */
+open func getMany(objectRef: ObjectRef, keys: [String])async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_cloudflare_durable_uniffi_fn_method_fficlient_get_many(
+                        self.uniffiCloneHandle(),FfiConverterTypeObjectRef_lower(objectRef),FfiConverterSequenceString.lower(keys)
+                )
+            },
+            pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeDurableObjectError_lift
+        )
+}
+    
+    /**
      * The object's whole state, as JSON object text.
      */
-open func getState(object: String)async throws  -> String  {
+open func getState(objectRef: ObjectRef)async throws  -> String  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_cloudflare_durable_uniffi_fn_method_fficlient_get_state(
-                        self.uniffiCloneHandle(),FfiConverterString.lower(object)
+                        self.uniffiCloneHandle(),FfiConverterTypeObjectRef_lower(objectRef)
                 )
             },
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
@@ -763,12 +995,12 @@ open func getState(object: String)async throws  -> String  {
     /**
      * One key's value as JSON text; `NotFound` when absent.
      */
-open func getStateKey(object: String, key: String)async throws  -> String  {
+open func getStateKey(objectRef: ObjectRef, key: String)async throws  -> String  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_cloudflare_durable_uniffi_fn_method_fficlient_get_state_key(
-                        self.uniffiCloneHandle(),FfiConverterString.lower(object),FfiConverterString.lower(key)
+                        self.uniffiCloneHandle(),FfiConverterTypeObjectRef_lower(objectRef),FfiConverterString.lower(key)
                 )
             },
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
@@ -782,12 +1014,12 @@ open func getStateKey(object: String, key: String)async throws  -> String  {
     /**
      * Stores `state_json` (a JSON object) in the object, one key per member.
      */
-open func initialize(object: String, stateJson: String)async throws   {
+open func initialize(objectRef: ObjectRef, stateJson: String)async throws   {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_cloudflare_durable_uniffi_fn_method_fficlient_initialize(
-                        self.uniffiCloneHandle(),FfiConverterString.lower(object),FfiConverterString.lower(stateJson)
+                        self.uniffiCloneHandle(),FfiConverterTypeObjectRef_lower(objectRef),FfiConverterString.lower(stateJson)
                 )
             },
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_void,
@@ -799,9 +1031,181 @@ open func initialize(object: String, stateJson: String)async throws   {
 }
     
     /**
-     * Starts closing every socket this client opened; returns at once.
-     * Called by the hosts' `close()` (named `shutdown` because uniffi's
-     * Kotlin objects already have a `close()` that frees the native object).
+     * A paged walk over the object's keys (nothing is fetched until the
+     * first `next_page`).
+     */
+open func list(objectRef: ObjectRef, options: ListOptions)throws  -> FfiLister  {
+    return try  FfiConverterTypeFfiLister_lift(try rustCallWithError(FfiConverterTypeDurableObjectError_lift) {
+        uniffiCallStatus in
+    uniffi_cloudflare_durable_uniffi_fn_method_fficlient_list(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeObjectRef_lower(objectRef),
+        FfiConverterTypeListOptions_lower(options),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * One page of the account's namespaces (Cloudflare's management API;
+     * needs `account_id` and `api_token`).
+     */
+open func listNamespaces(page: UInt32, perPage: UInt32)async throws  -> NamespacePage  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_cloudflare_durable_uniffi_fn_method_fficlient_list_namespaces(
+                        self.uniffiCloneHandle(),FfiConverterUInt32.lower(page),FfiConverterUInt32.lower(perPage)
+                )
+            },
+            pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeNamespacePage_lift,
+            errorHandler: FfiConverterTypeDurableObjectError_lift
+        )
+}
+    
+    /**
+     * One page of a namespace's objects (management API).
+     */
+open func listObjects(namespaceId: String, cursor: String?, limit: UInt32)async throws  -> ObjectPage  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_cloudflare_durable_uniffi_fn_method_fficlient_list_objects(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(namespaceId),FfiConverterOptionString.lower(cursor),FfiConverterUInt32.lower(limit)
+                )
+            },
+            pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeObjectPage_lift,
+            errorHandler: FfiConverterTypeDurableObjectError_lift
+        )
+}
+    
+    /**
+     * One page of keys; pass the cursor back (same options) for the next.
+     */
+open func listPage(objectRef: ObjectRef, options: ListOptions, cursor: String?)async throws  -> FfiListPage  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_cloudflare_durable_uniffi_fn_method_fficlient_list_page(
+                        self.uniffiCloneHandle(),FfiConverterTypeObjectRef_lower(objectRef),FfiConverterTypeListOptions_lower(options),FfiConverterOptionString.lower(cursor)
+                )
+            },
+            pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeFfiListPage_lift,
+            errorHandler: FfiConverterTypeDurableObjectError_lift
+        )
+}
+    
+    /**
+     * The id `name` maps to in `namespace` (the default when `None`).
+     */
+open func namespaceObjectId(namespace: String?, name: String)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_cloudflare_durable_uniffi_fn_method_fficlient_namespace_object_id(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(namespace),FfiConverterString.lower(name)
+                )
+            },
+            pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeDurableObjectError_lift
+        )
+}
+    
+    /**
+     * A new unique object id in `namespace` (the default when `None`).
+     */
+open func newUniqueId(namespace: String?, jurisdiction: String?)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_cloudflare_durable_uniffi_fn_method_fficlient_new_unique_id(
+                        self.uniffiCloneHandle(),FfiConverterOptionString.lower(namespace),FfiConverterOptionString.lower(jurisdiction)
+                )
+            },
+            pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeDurableObjectError_lift
+        )
+}
+    
+    /**
+     * The client's events queued since the first pull (at least one, at
+     * most `max`); waits for the first; empty once the client is shut down.
+     * One consumer at a time; cancel-safe.
+     */
+open func nextEvents(max: UInt32)async  -> [ClientEvent]  {
+    return
+        try!  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_cloudflare_durable_uniffi_fn_method_fficlient_next_events(
+                        self.uniffiCloneHandle(),FfiConverterUInt32.lower(max)
+                )
+            },
+            pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeClientEvent.lift,
+            errorHandler: nil
+            
+        )
+}
+    
+    /**
+     * Writes the members of `entries_json` (a JSON object) atomically.
+     */
+open func putMany(objectRef: ObjectRef, entriesJson: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_cloudflare_durable_uniffi_fn_method_fficlient_put_many(
+                        self.uniffiCloneHandle(),FfiConverterTypeObjectRef_lower(objectRef),FfiConverterString.lower(entriesJson)
+                )
+            },
+            pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_void,
+            completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_void,
+            freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeDurableObjectError_lift
+        )
+}
+    
+    /**
+     * Sets the alarm to `time_ms` (ms since the Unix epoch).
+     */
+open func setAlarm(objectRef: ObjectRef, timeMs: UInt64)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_cloudflare_durable_uniffi_fn_method_fficlient_set_alarm(
+                        self.uniffiCloneHandle(),FfiConverterTypeObjectRef_lower(objectRef),FfiConverterUInt64.lower(timeMs)
+                )
+            },
+            pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_void,
+            completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_void,
+            freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeDurableObjectError_lift
+        )
+}
+    
+    /**
+     * Starts closing every socket this client opened, ends event pulls, and
+     * returns at once. Called by the hosts' `close()` (named `shutdown`
+     * because uniffi's Kotlin objects already have a `close()` that frees
+     * the native object).
      */
 open func shutdown()  {try! rustCall() {
         uniffiCallStatus in
@@ -812,14 +1216,71 @@ open func shutdown()  {try! rustCall() {
 }
     
     /**
+     * Runs one SQL statement; `params_json` is a JSON array of scalars.
+     */
+open func sql(objectRef: ObjectRef, query: String, paramsJson: String)async throws  -> FfiSqlResult  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_cloudflare_durable_uniffi_fn_method_fficlient_sql(
+                        self.uniffiCloneHandle(),FfiConverterTypeObjectRef_lower(objectRef),FfiConverterString.lower(query),FfiConverterString.lower(paramsJson)
+                )
+            },
+            pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeFfiSqlResult_lift,
+            errorHandler: FfiConverterTypeDurableObjectError_lift
+        )
+}
+    
+    /**
+     * Applies the ops atomically, in order; one result (JSON text) per op.
+     */
+open func transaction(objectRef: ObjectRef, ops: [FfiTxOp])async throws  -> [String]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_cloudflare_durable_uniffi_fn_method_fficlient_transaction(
+                        self.uniffiCloneHandle(),FfiConverterTypeObjectRef_lower(objectRef),FfiConverterSequenceTypeFfiTxOp.lower(ops)
+                )
+            },
+            pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceString.lift,
+            errorHandler: FfiConverterTypeDurableObjectError_lift
+        )
+}
+    
+    /**
      * Sets one key to `value_json` and broadcasts it.
      */
-open func updateState(object: String, key: String, valueJson: String)async throws   {
+open func updateState(objectRef: ObjectRef, key: String, valueJson: String)async throws   {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_cloudflare_durable_uniffi_fn_method_fficlient_update_state(
-                        self.uniffiCloneHandle(),FfiConverterString.lower(object),FfiConverterString.lower(key),FfiConverterString.lower(valueJson)
+                        self.uniffiCloneHandle(),FfiConverterTypeObjectRef_lower(objectRef),FfiConverterString.lower(key),FfiConverterString.lower(valueJson)
+                )
+            },
+            pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_void,
+            completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_void,
+            freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeDurableObjectError_lift
+        )
+}
+    
+    /**
+     * Sets one key only if `condition` holds; a lost race is `Conflict`.
+     */
+open func updateStateIf(objectRef: ObjectRef, key: String, valueJson: String, condition: FfiCondition)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_cloudflare_durable_uniffi_fn_method_fficlient_update_state_if(
+                        self.uniffiCloneHandle(),FfiConverterTypeObjectRef_lower(objectRef),FfiConverterString.lower(key),FfiConverterString.lower(valueJson),FfiConverterTypeFfiCondition_lower(condition)
                 )
             },
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_void,
@@ -833,12 +1294,12 @@ open func updateState(object: String, key: String, valueJson: String)async throw
     /**
      * Opens a WebSocket; returns once the first connection is up.
      */
-open func websocket(object: String)async throws  -> FfiWebSocket  {
+open func websocket(objectRef: ObjectRef)async throws  -> FfiWebSocket  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_cloudflare_durable_uniffi_fn_method_fficlient_websocket(
-                        self.uniffiCloneHandle(),FfiConverterString.lower(object)
+                        self.uniffiCloneHandle(),FfiConverterTypeObjectRef_lower(objectRef)
                 )
             },
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_u64,
@@ -847,6 +1308,20 @@ open func websocket(object: String)async throws  -> FfiWebSocket  {
             liftFunc: FfiConverterTypeFfiWebSocket_lift,
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
+}
+    
+    /**
+     * A client sharing this one's connections, sockets registry and events,
+     * whose requests carry the caller's W3C `traceparent`.
+     */
+open func withTraceparent(traceparent: String)throws  -> FfiClient  {
+    return try  FfiConverterTypeFfiClient_lift(try rustCallWithError(FfiConverterTypeDurableObjectError_lift) {
+        uniffiCallStatus in
+    uniffi_cloudflare_durable_uniffi_fn_method_fficlient_with_traceparent(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(traceparent),uniffiCallStatus
+    )
+})
 }
     
 
@@ -900,6 +1375,144 @@ public func FfiConverterTypeFfiClient_lower(_ value: FfiClient) -> UInt64 {
 
 
 /**
+ * A paged walk over an object's keys, in bounded memory (the core's
+ * `Lister`). Hosts wrap it as a Kotlin `Flow` / Swift `AsyncSequence`.
+ */
+public protocol FfiListerProtocol: AnyObject, Sendable {
+    
+    /**
+     * The next page of entries, or `None` once the walk is done.
+     */
+    func nextPage() async throws  -> [FfiEntry]?
+    
+}
+/**
+ * A paged walk over an object's keys, in bounded memory (the core's
+ * `Lister`). Hosts wrap it as a Kotlin `Flow` / Swift `AsyncSequence`.
+ */
+open class FfiLister: FfiListerProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_cloudflare_durable_uniffi_fn_clone_ffilister(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_cloudflare_durable_uniffi_fn_free_ffilister(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The next page of entries, or `None` once the walk is done.
+     */
+open func nextPage()async throws  -> [FfiEntry]?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_cloudflare_durable_uniffi_fn_method_ffilister_next_page(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionSequenceTypeFfiEntry.lift,
+            errorHandler: FfiConverterTypeDurableObjectError_lift
+        )
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFfiLister: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = FfiLister
+
+    public static func lift(_ handle: UInt64) throws -> FfiLister {
+        return FfiLister(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: FfiLister) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FfiLister {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: FfiLister, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFfiLister_lift(_ handle: UInt64) throws -> FfiLister {
+    return try FfiConverterTypeFfiLister.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFfiLister_lower(_ value: FfiLister) -> UInt64 {
+    return FfiConverterTypeFfiLister.lower(value)
+}
+
+
+
+
+
+
+/**
  * The FFI face of `cloudflare_durable::WebSocket`. Hosts wrap it (Kotlin
  * `DurableWebSocket` with a `Flow`, Swift `DurableWebSocket` with an
  * `AsyncSequence`).
@@ -931,7 +1544,7 @@ public protocol FfiWebSocketProtocol: AnyObject, Sendable {
     func nextMessage() async throws  -> String?
     
     /**
-     * The object this socket talks to.
+     * The object this socket talks to (its label).
      */
     func object()  -> String
     
@@ -1098,7 +1711,7 @@ open func nextMessage()async throws  -> String?  {
 }
     
     /**
-     * The object this socket talks to.
+     * The object this socket talks to (its label).
      */
 open func object() -> String  {
     return try!  FfiConverterString.lift(try! rustCall() {
@@ -1282,6 +1895,20 @@ public struct ClientOptions: Equatable, Hashable {
      * Allow plain http to a host that is not loopback (false).
      */
     public var allowInsecureHttp: Bool?
+    /**
+     * Whether a dropped WebSocket reconnects by itself (true); when false a
+     * drop ends it with `ConnectionClosed`.
+     */
+    public var websocketAutoReconnect: Bool?
+    /**
+     * The namespace of objects named without one (`default`).
+     */
+    public var defaultNamespace: String?
+    /**
+     * Base URL of Cloudflare's v4 REST API, for the management calls
+     * (`https://api.cloudflare.com/client/v4`).
+     */
+    public var apiBaseUrl: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1327,7 +1954,18 @@ public struct ClientOptions: Equatable, Hashable {
          */poolSize: UInt32? = nil, 
         /**
          * Allow plain http to a host that is not loopback (false).
-         */allowInsecureHttp: Bool? = nil) {
+         */allowInsecureHttp: Bool? = nil, 
+        /**
+         * Whether a dropped WebSocket reconnects by itself (true); when false a
+         * drop ends it with `ConnectionClosed`.
+         */websocketAutoReconnect: Bool? = nil, 
+        /**
+         * The namespace of objects named without one (`default`).
+         */defaultNamespace: String? = nil, 
+        /**
+         * Base URL of Cloudflare's v4 REST API, for the management calls
+         * (`https://api.cloudflare.com/client/v4`).
+         */apiBaseUrl: String? = nil) {
         self.workerUrl = workerUrl
         self.apiToken = apiToken
         self.accountId = accountId
@@ -1342,6 +1980,9 @@ public struct ClientOptions: Equatable, Hashable {
         self.messageBuffer = messageBuffer
         self.poolSize = poolSize
         self.allowInsecureHttp = allowInsecureHttp
+        self.websocketAutoReconnect = websocketAutoReconnect
+        self.defaultNamespace = defaultNamespace
+        self.apiBaseUrl = apiBaseUrl
     }
 
     
@@ -1373,7 +2014,10 @@ public struct FfiConverterTypeClientOptions: FfiConverterRustBuffer {
                 sendQueueCapacity: FfiConverterOptionUInt32.read(from: &buf), 
                 messageBuffer: FfiConverterOptionUInt32.read(from: &buf), 
                 poolSize: FfiConverterOptionUInt32.read(from: &buf), 
-                allowInsecureHttp: FfiConverterOptionBool.read(from: &buf)
+                allowInsecureHttp: FfiConverterOptionBool.read(from: &buf), 
+                websocketAutoReconnect: FfiConverterOptionBool.read(from: &buf), 
+                defaultNamespace: FfiConverterOptionString.read(from: &buf), 
+                apiBaseUrl: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -1392,6 +2036,9 @@ public struct FfiConverterTypeClientOptions: FfiConverterRustBuffer {
         FfiConverterOptionUInt32.write(value.messageBuffer, into: &buf)
         FfiConverterOptionUInt32.write(value.poolSize, into: &buf)
         FfiConverterOptionBool.write(value.allowInsecureHttp, into: &buf)
+        FfiConverterOptionBool.write(value.websocketAutoReconnect, into: &buf)
+        FfiConverterOptionString.write(value.defaultNamespace, into: &buf)
+        FfiConverterOptionString.write(value.apiBaseUrl, into: &buf)
     }
 }
 
@@ -1409,6 +2056,1025 @@ public func FfiConverterTypeClientOptions_lift(_ buf: RustBuffer) throws -> Clie
 public func FfiConverterTypeClientOptions_lower(_ value: ClientOptions) -> RustBuffer {
     return FfiConverterTypeClientOptions.lower(value)
 }
+
+
+/**
+ * One call of a batch.
+ */
+public struct FfiBatchCall: Equatable, Hashable {
+    /**
+     * The method.
+     */
+    public var method: String
+    /**
+     * Its params, JSON text.
+     */
+    public var paramsJson: String
+    /**
+     * Its idempotency key; one is generated when `None`.
+     */
+    public var idempotencyKey: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The method.
+         */method: String, 
+        /**
+         * Its params, JSON text.
+         */paramsJson: String, 
+        /**
+         * Its idempotency key; one is generated when `None`.
+         */idempotencyKey: String? = nil) {
+        self.method = method
+        self.paramsJson = paramsJson
+        self.idempotencyKey = idempotencyKey
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FfiBatchCall: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFfiBatchCall: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FfiBatchCall {
+        return
+            try FfiBatchCall(
+                method: FfiConverterString.read(from: &buf), 
+                paramsJson: FfiConverterString.read(from: &buf), 
+                idempotencyKey: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FfiBatchCall, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.method, into: &buf)
+        FfiConverterString.write(value.paramsJson, into: &buf)
+        FfiConverterOptionString.write(value.idempotencyKey, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFfiBatchCall_lift(_ buf: RustBuffer) throws -> FfiBatchCall {
+    return try FfiConverterTypeFfiBatchCall.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFfiBatchCall_lower(_ value: FfiBatchCall) -> RustBuffer {
+    return FfiConverterTypeFfiBatchCall.lower(value)
+}
+
+
+/**
+ * One stored entry: a key and its value as JSON text.
+ */
+public struct FfiEntry: Equatable, Hashable {
+    /**
+     * The key.
+     */
+    public var key: String
+    /**
+     * The value, JSON text.
+     */
+    public var valueJson: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The key.
+         */key: String, 
+        /**
+         * The value, JSON text.
+         */valueJson: String) {
+        self.key = key
+        self.valueJson = valueJson
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FfiEntry: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFfiEntry: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FfiEntry {
+        return
+            try FfiEntry(
+                key: FfiConverterString.read(from: &buf), 
+                valueJson: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FfiEntry, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.key, into: &buf)
+        FfiConverterString.write(value.valueJson, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFfiEntry_lift(_ buf: RustBuffer) throws -> FfiEntry {
+    return try FfiConverterTypeFfiEntry.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFfiEntry_lower(_ value: FfiEntry) -> RustBuffer {
+    return FfiConverterTypeFfiEntry.lower(value)
+}
+
+
+/**
+ * One page of a listing.
+ */
+public struct FfiListPage: Equatable, Hashable {
+    /**
+     * The entries, in key order (reversed when asked).
+     */
+    public var entries: [FfiEntry]
+    /**
+     * Pass back for the next page; `None` when the walk is done.
+     */
+    public var cursor: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The entries, in key order (reversed when asked).
+         */entries: [FfiEntry], 
+        /**
+         * Pass back for the next page; `None` when the walk is done.
+         */cursor: String?) {
+        self.entries = entries
+        self.cursor = cursor
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FfiListPage: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFfiListPage: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FfiListPage {
+        return
+            try FfiListPage(
+                entries: FfiConverterSequenceTypeFfiEntry.read(from: &buf), 
+                cursor: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FfiListPage, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeFfiEntry.write(value.entries, into: &buf)
+        FfiConverterOptionString.write(value.cursor, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFfiListPage_lift(_ buf: RustBuffer) throws -> FfiListPage {
+    return try FfiConverterTypeFfiListPage.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFfiListPage_lower(_ value: FfiListPage) -> RustBuffer {
+    return FfiConverterTypeFfiListPage.lower(value)
+}
+
+
+/**
+ * The outcome of one SQL statement.
+ */
+public struct FfiSqlResult: Equatable, Hashable {
+    /**
+     * Column names, in order.
+     */
+    public var columns: [String]
+    /**
+     * The rows as one JSON array of arrays (one value per column).
+     */
+    public var rowsJson: String
+    /**
+     * Rows the statement read.
+     */
+    public var rowsRead: UInt64
+    /**
+     * Rows the statement wrote.
+     */
+    public var rowsWritten: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Column names, in order.
+         */columns: [String], 
+        /**
+         * The rows as one JSON array of arrays (one value per column).
+         */rowsJson: String, 
+        /**
+         * Rows the statement read.
+         */rowsRead: UInt64, 
+        /**
+         * Rows the statement wrote.
+         */rowsWritten: UInt64) {
+        self.columns = columns
+        self.rowsJson = rowsJson
+        self.rowsRead = rowsRead
+        self.rowsWritten = rowsWritten
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FfiSqlResult: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFfiSqlResult: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FfiSqlResult {
+        return
+            try FfiSqlResult(
+                columns: FfiConverterSequenceString.read(from: &buf), 
+                rowsJson: FfiConverterString.read(from: &buf), 
+                rowsRead: FfiConverterUInt64.read(from: &buf), 
+                rowsWritten: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FfiSqlResult, into buf: inout [UInt8]) {
+        FfiConverterSequenceString.write(value.columns, into: &buf)
+        FfiConverterString.write(value.rowsJson, into: &buf)
+        FfiConverterUInt64.write(value.rowsRead, into: &buf)
+        FfiConverterUInt64.write(value.rowsWritten, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFfiSqlResult_lift(_ buf: RustBuffer) throws -> FfiSqlResult {
+    return try FfiConverterTypeFfiSqlResult.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFfiSqlResult_lower(_ value: FfiSqlResult) -> RustBuffer {
+    return FfiConverterTypeFfiSqlResult.lower(value)
+}
+
+
+/**
+ * What to list, and how (the core's `ListOptions`).
+ */
+public struct ListOptions: Equatable, Hashable {
+    /**
+     * Only keys starting with this.
+     */
+    public var prefix: String?
+    /**
+     * Only keys at or after this one.
+     */
+    public var start: String?
+    /**
+     * Only keys before this one.
+     */
+    public var end: String?
+    /**
+     * Page size, 1 to 1000 (default 100).
+     */
+    public var limit: UInt32?
+    /**
+     * Walk from the last key backwards.
+     */
+    public var reverse: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Only keys starting with this.
+         */prefix: String? = nil, 
+        /**
+         * Only keys at or after this one.
+         */start: String? = nil, 
+        /**
+         * Only keys before this one.
+         */end: String? = nil, 
+        /**
+         * Page size, 1 to 1000 (default 100).
+         */limit: UInt32? = nil, 
+        /**
+         * Walk from the last key backwards.
+         */reverse: Bool = false) {
+        self.prefix = prefix
+        self.start = start
+        self.end = end
+        self.limit = limit
+        self.reverse = reverse
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ListOptions: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeListOptions: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ListOptions {
+        return
+            try ListOptions(
+                prefix: FfiConverterOptionString.read(from: &buf), 
+                start: FfiConverterOptionString.read(from: &buf), 
+                end: FfiConverterOptionString.read(from: &buf), 
+                limit: FfiConverterOptionUInt32.read(from: &buf), 
+                reverse: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ListOptions, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.prefix, into: &buf)
+        FfiConverterOptionString.write(value.start, into: &buf)
+        FfiConverterOptionString.write(value.end, into: &buf)
+        FfiConverterOptionUInt32.write(value.limit, into: &buf)
+        FfiConverterBool.write(value.reverse, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListOptions_lift(_ buf: RustBuffer) throws -> ListOptions {
+    return try FfiConverterTypeListOptions.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListOptions_lower(_ value: ListOptions) -> RustBuffer {
+    return FfiConverterTypeListOptions.lower(value)
+}
+
+
+/**
+ * A Durable Objects namespace of the account (management API).
+ */
+public struct NamespaceInfo: Equatable, Hashable {
+    /**
+     * The namespace id.
+     */
+    public var id: String
+    /**
+     * Its name.
+     */
+    public var name: String?
+    /**
+     * The Worker script that defines it.
+     */
+    public var script: String?
+    /**
+     * The class name (`class` in Cloudflare's API).
+     */
+    public var className: String?
+    /**
+     * Whether it uses SQLite storage.
+     */
+    public var useSqlite: Bool?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The namespace id.
+         */id: String, 
+        /**
+         * Its name.
+         */name: String?, 
+        /**
+         * The Worker script that defines it.
+         */script: String?, 
+        /**
+         * The class name (`class` in Cloudflare's API).
+         */className: String?, 
+        /**
+         * Whether it uses SQLite storage.
+         */useSqlite: Bool?) {
+        self.id = id
+        self.name = name
+        self.script = script
+        self.className = className
+        self.useSqlite = useSqlite
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension NamespaceInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNamespaceInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NamespaceInfo {
+        return
+            try NamespaceInfo(
+                id: FfiConverterString.read(from: &buf), 
+                name: FfiConverterOptionString.read(from: &buf), 
+                script: FfiConverterOptionString.read(from: &buf), 
+                className: FfiConverterOptionString.read(from: &buf), 
+                useSqlite: FfiConverterOptionBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: NamespaceInfo, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterOptionString.write(value.name, into: &buf)
+        FfiConverterOptionString.write(value.script, into: &buf)
+        FfiConverterOptionString.write(value.className, into: &buf)
+        FfiConverterOptionBool.write(value.useSqlite, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNamespaceInfo_lift(_ buf: RustBuffer) throws -> NamespaceInfo {
+    return try FfiConverterTypeNamespaceInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNamespaceInfo_lower(_ value: NamespaceInfo) -> RustBuffer {
+    return FfiConverterTypeNamespaceInfo.lower(value)
+}
+
+
+/**
+ * One page of namespaces.
+ */
+public struct NamespacePage: Equatable, Hashable {
+    /**
+     * The namespaces.
+     */
+    public var namespaces: [NamespaceInfo]
+    /**
+     * This page's number (from 1).
+     */
+    public var page: UInt32
+    /**
+     * How many there are in all, when the API said.
+     */
+    public var totalCount: UInt64?
+    /**
+     * Whether a next page exists.
+     */
+    public var hasMore: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The namespaces.
+         */namespaces: [NamespaceInfo], 
+        /**
+         * This page's number (from 1).
+         */page: UInt32, 
+        /**
+         * How many there are in all, when the API said.
+         */totalCount: UInt64?, 
+        /**
+         * Whether a next page exists.
+         */hasMore: Bool) {
+        self.namespaces = namespaces
+        self.page = page
+        self.totalCount = totalCount
+        self.hasMore = hasMore
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension NamespacePage: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNamespacePage: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NamespacePage {
+        return
+            try NamespacePage(
+                namespaces: FfiConverterSequenceTypeNamespaceInfo.read(from: &buf), 
+                page: FfiConverterUInt32.read(from: &buf), 
+                totalCount: FfiConverterOptionUInt64.read(from: &buf), 
+                hasMore: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: NamespacePage, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeNamespaceInfo.write(value.namespaces, into: &buf)
+        FfiConverterUInt32.write(value.page, into: &buf)
+        FfiConverterOptionUInt64.write(value.totalCount, into: &buf)
+        FfiConverterBool.write(value.hasMore, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNamespacePage_lift(_ buf: RustBuffer) throws -> NamespacePage {
+    return try FfiConverterTypeNamespacePage.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNamespacePage_lower(_ value: NamespacePage) -> RustBuffer {
+    return FfiConverterTypeNamespacePage.lower(value)
+}
+
+
+/**
+ * An object of a namespace (management API).
+ */
+public struct ObjectInfo: Equatable, Hashable {
+    /**
+     * The object's hex id.
+     */
+    public var id: String
+    /**
+     * Whether it has stored data.
+     */
+    public var hasStoredData: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The object's hex id.
+         */id: String, 
+        /**
+         * Whether it has stored data.
+         */hasStoredData: Bool) {
+        self.id = id
+        self.hasStoredData = hasStoredData
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ObjectInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeObjectInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ObjectInfo {
+        return
+            try ObjectInfo(
+                id: FfiConverterString.read(from: &buf), 
+                hasStoredData: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ObjectInfo, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterBool.write(value.hasStoredData, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeObjectInfo_lift(_ buf: RustBuffer) throws -> ObjectInfo {
+    return try FfiConverterTypeObjectInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeObjectInfo_lower(_ value: ObjectInfo) -> RustBuffer {
+    return FfiConverterTypeObjectInfo.lower(value)
+}
+
+
+/**
+ * One page of objects.
+ */
+public struct ObjectPage: Equatable, Hashable {
+    /**
+     * The objects.
+     */
+    public var objects: [ObjectInfo]
+    /**
+     * Pass back for the next page; `None` at the end.
+     */
+    public var cursor: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The objects.
+         */objects: [ObjectInfo], 
+        /**
+         * Pass back for the next page; `None` at the end.
+         */cursor: String?) {
+        self.objects = objects
+        self.cursor = cursor
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ObjectPage: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeObjectPage: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ObjectPage {
+        return
+            try ObjectPage(
+                objects: FfiConverterSequenceTypeObjectInfo.read(from: &buf), 
+                cursor: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ObjectPage, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeObjectInfo.write(value.objects, into: &buf)
+        FfiConverterOptionString.write(value.cursor, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeObjectPage_lift(_ buf: RustBuffer) throws -> ObjectPage {
+    return try FfiConverterTypeObjectPage.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeObjectPage_lower(_ value: ObjectPage) -> RustBuffer {
+    return FfiConverterTypeObjectPage.lower(value)
+}
+
+
+/**
+ * Which object of which namespace: exactly one of `name` or `id` (64 hex
+ * digits), plus an optional namespace (the client's default otherwise),
+ * jurisdiction (`eu`, `fedramp`) and location hint (`wnam`, `weur`, …).
+ */
+public struct ObjectRef: Equatable, Hashable {
+    /**
+     * The object's name (`idFromName`).
+     */
+    public var name: String?
+    /**
+     * The object's hex id (`idFromString`).
+     */
+    public var id: String?
+    /**
+     * The namespace; the client's default when `None`.
+     */
+    public var namespace: String?
+    /**
+     * Restricts the object to a jurisdiction.
+     */
+    public var jurisdiction: String?
+    /**
+     * Where a new object should be placed.
+     */
+    public var locationHint: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The object's name (`idFromName`).
+         */name: String? = nil, 
+        /**
+         * The object's hex id (`idFromString`).
+         */id: String? = nil, 
+        /**
+         * The namespace; the client's default when `None`.
+         */namespace: String? = nil, 
+        /**
+         * Restricts the object to a jurisdiction.
+         */jurisdiction: String? = nil, 
+        /**
+         * Where a new object should be placed.
+         */locationHint: String? = nil) {
+        self.name = name
+        self.id = id
+        self.namespace = namespace
+        self.jurisdiction = jurisdiction
+        self.locationHint = locationHint
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ObjectRef: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeObjectRef: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ObjectRef {
+        return
+            try ObjectRef(
+                name: FfiConverterOptionString.read(from: &buf), 
+                id: FfiConverterOptionString.read(from: &buf), 
+                namespace: FfiConverterOptionString.read(from: &buf), 
+                jurisdiction: FfiConverterOptionString.read(from: &buf), 
+                locationHint: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ObjectRef, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.name, into: &buf)
+        FfiConverterOptionString.write(value.id, into: &buf)
+        FfiConverterOptionString.write(value.namespace, into: &buf)
+        FfiConverterOptionString.write(value.jurisdiction, into: &buf)
+        FfiConverterOptionString.write(value.locationHint, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeObjectRef_lift(_ buf: RustBuffer) throws -> ObjectRef {
+    return try FfiConverterTypeObjectRef.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeObjectRef_lower(_ value: ObjectRef) -> RustBuffer {
+    return FfiConverterTypeObjectRef.lower(value)
+}
+
+
+/**
+ * Something that happened inside the client (the core's `Event`).
+ */
+
+public enum ClientEvent: Equatable, Hashable {
+    
+    /**
+     * A request is about to be sent (before the first attempt).
+     */
+    case requestStart(
+        /**
+         * The object's label (name, `id:<hex>`, or `namespace/…`).
+         */objectName: String, 
+        /**
+         * The operation (`initialize`, `call_method`, `get_state`, …).
+         */operation: String, 
+        /**
+         * The method, for `call_method`.
+         */method: String?
+    )
+    /**
+     * A request finished, after all its attempts.
+     */
+    case requestStop(
+        /**
+         * The object's label.
+         */objectName: String, 
+        /**
+         * The operation.
+         */operation: String, 
+        /**
+         * The method, for `call_method`.
+         */method: String?, 
+        /**
+         * Wall time from start to stop in milliseconds, retries included.
+         */durationMs: UInt64, 
+        /**
+         * How many attempts were made.
+         */attempts: UInt32, 
+        /**
+         * `None` on success, else the error's kind name (`not_found`, …).
+         */errorKind: String?
+    )
+    /**
+     * A WebSocket (re)connected.
+     */
+    case webSocketConnected(
+        /**
+         * The object's label.
+         */objectName: String, 
+        /**
+         * 0 for the first connection, then 1, 2, … for each reconnect.
+         */reconnects: UInt64
+    )
+    /**
+     * A WebSocket lost its connection (it may reconnect).
+     */
+    case webSocketDisconnected(
+        /**
+         * The object's label.
+         */objectName: String, 
+        /**
+         * Why.
+         */reason: String, 
+        /**
+         * Whether the client will try to reconnect.
+         */willReconnect: Bool
+    )
+    /**
+     * An operation failed (also reported in its `RequestStop`).
+     */
+    case error(
+        /**
+         * The object's label.
+         */objectName: String, 
+        /**
+         * The operation.
+         */operation: String, 
+        /**
+         * The error's kind name.
+         */kind: String, 
+        /**
+         * The error's message (never contains the token).
+         */message: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ClientEvent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeClientEvent: FfiConverterRustBuffer {
+    typealias SwiftType = ClientEvent
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ClientEvent {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .requestStart(objectName: try FfiConverterString.read(from: &buf), operation: try FfiConverterString.read(from: &buf), method: try FfiConverterOptionString.read(from: &buf)
+        )
+        
+        case 2: return .requestStop(objectName: try FfiConverterString.read(from: &buf), operation: try FfiConverterString.read(from: &buf), method: try FfiConverterOptionString.read(from: &buf), durationMs: try FfiConverterUInt64.read(from: &buf), attempts: try FfiConverterUInt32.read(from: &buf), errorKind: try FfiConverterOptionString.read(from: &buf)
+        )
+        
+        case 3: return .webSocketConnected(objectName: try FfiConverterString.read(from: &buf), reconnects: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 4: return .webSocketDisconnected(objectName: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf), willReconnect: try FfiConverterBool.read(from: &buf)
+        )
+        
+        case 5: return .error(objectName: try FfiConverterString.read(from: &buf), operation: try FfiConverterString.read(from: &buf), kind: try FfiConverterString.read(from: &buf), message: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ClientEvent, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .requestStart(objectName,operation,method):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(objectName, into: &buf)
+            FfiConverterString.write(operation, into: &buf)
+            FfiConverterOptionString.write(method, into: &buf)
+            
+        
+        case let .requestStop(objectName,operation,method,durationMs,attempts,errorKind):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(objectName, into: &buf)
+            FfiConverterString.write(operation, into: &buf)
+            FfiConverterOptionString.write(method, into: &buf)
+            FfiConverterUInt64.write(durationMs, into: &buf)
+            FfiConverterUInt32.write(attempts, into: &buf)
+            FfiConverterOptionString.write(errorKind, into: &buf)
+            
+        
+        case let .webSocketConnected(objectName,reconnects):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(objectName, into: &buf)
+            FfiConverterUInt64.write(reconnects, into: &buf)
+            
+        
+        case let .webSocketDisconnected(objectName,reason,willReconnect):
+            writeInt(&buf, Int32(4))
+            FfiConverterString.write(objectName, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            FfiConverterBool.write(willReconnect, into: &buf)
+            
+        
+        case let .error(objectName,operation,kind,message):
+            writeInt(&buf, Int32(5))
+            FfiConverterString.write(objectName, into: &buf)
+            FfiConverterString.write(operation, into: &buf)
+            FfiConverterString.write(kind, into: &buf)
+            FfiConverterString.write(message, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeClientEvent_lift(_ buf: RustBuffer) throws -> ClientEvent {
+    return try FfiConverterTypeClientEvent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeClientEvent_lower(_ value: ClientEvent) -> RustBuffer {
+    return FfiConverterTypeClientEvent.lower(value)
+}
+
 
 
 /**
@@ -1826,6 +3492,317 @@ public func FfiConverterTypeDurableObjectError_lower(_ value: DurableObjectError
     return FfiConverterTypeDurableObjectError.lower(value)
 }
 
+
+/**
+ * The outcome of one call of a batch: its result or its error.
+ */
+
+public enum FfiBatchOutcome: Equatable, Hashable {
+    
+    /**
+     * The call returned this result (JSON text).
+     */
+    case success(
+        /**
+         * The result, JSON text.
+         */resultJson: String
+    )
+    /**
+     * The call failed.
+     */
+    case failure(
+        /**
+         * Why.
+         */error: DurableObjectError
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension FfiBatchOutcome: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFfiBatchOutcome: FfiConverterRustBuffer {
+    typealias SwiftType = FfiBatchOutcome
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FfiBatchOutcome {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .success(resultJson: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 2: return .failure(error: try FfiConverterTypeDurableObjectError.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: FfiBatchOutcome, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .success(resultJson):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(resultJson, into: &buf)
+            
+        
+        case let .failure(error):
+            writeInt(&buf, Int32(2))
+            FfiConverterTypeDurableObjectError.write(error, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFfiBatchOutcome_lift(_ buf: RustBuffer) throws -> FfiBatchOutcome {
+    return try FfiConverterTypeFfiBatchOutcome.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFfiBatchOutcome_lower(_ value: FfiBatchOutcome) -> RustBuffer {
+    return FfiConverterTypeFfiBatchOutcome.lower(value)
+}
+
+
+
+/**
+ * The condition of a conditional write (the core's `Condition`).
+ */
+
+public enum FfiCondition: Equatable, Hashable {
+    
+    /**
+     * Write only if the current value equals this one (JSON text).
+     */
+    case equals(
+        /**
+         * The expected value, JSON text.
+         */valueJson: String
+    )
+    /**
+     * Write only if the key does not exist.
+     */
+    case absent
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension FfiCondition: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFfiCondition: FfiConverterRustBuffer {
+    typealias SwiftType = FfiCondition
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FfiCondition {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .equals(valueJson: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 2: return .absent
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: FfiCondition, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .equals(valueJson):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(valueJson, into: &buf)
+            
+        
+        case .absent:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFfiCondition_lift(_ buf: RustBuffer) throws -> FfiCondition {
+    return try FfiConverterTypeFfiCondition.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFfiCondition_lower(_ value: FfiCondition) -> RustBuffer {
+    return FfiConverterTypeFfiCondition.lower(value)
+}
+
+
+
+/**
+ * One operation of a transaction (the core's `TxOp`).
+ */
+
+public enum FfiTxOp: Equatable, Hashable {
+    
+    /**
+     * Read a key: `{"value": v}` or `{"value": null, "absent": true}`.
+     */
+    case get(
+        /**
+         * The key.
+         */key: String
+    )
+    /**
+     * Write a key.
+     */
+    case put(
+        /**
+         * The key.
+         */key: String, 
+        /**
+         * The value, JSON text.
+         */valueJson: String
+    )
+    /**
+     * Delete a key: `{"deleted": bool}`.
+     */
+    case delete(
+        /**
+         * The key.
+         */key: String
+    )
+    /**
+     * Abort everything with `Conflict` unless the key holds this value.
+     */
+    case checkEquals(
+        /**
+         * The key.
+         */key: String, 
+        /**
+         * The value, JSON text.
+         */valueJson: String
+    )
+    /**
+     * Abort everything with `Conflict` if the key exists.
+     */
+    case checkAbsent(
+        /**
+         * The key.
+         */key: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension FfiTxOp: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFfiTxOp: FfiConverterRustBuffer {
+    typealias SwiftType = FfiTxOp
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FfiTxOp {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .get(key: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 2: return .put(key: try FfiConverterString.read(from: &buf), valueJson: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 3: return .delete(key: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 4: return .checkEquals(key: try FfiConverterString.read(from: &buf), valueJson: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 5: return .checkAbsent(key: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: FfiTxOp, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .get(key):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(key, into: &buf)
+            
+        
+        case let .put(key,valueJson):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(key, into: &buf)
+            FfiConverterString.write(valueJson, into: &buf)
+            
+        
+        case let .delete(key):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(key, into: &buf)
+            
+        
+        case let .checkEquals(key,valueJson):
+            writeInt(&buf, Int32(4))
+            FfiConverterString.write(key, into: &buf)
+            FfiConverterString.write(valueJson, into: &buf)
+            
+        
+        case let .checkAbsent(key):
+            writeInt(&buf, Int32(5))
+            FfiConverterString.write(key, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFfiTxOp_lift(_ buf: RustBuffer) throws -> FfiTxOp {
+    return try FfiConverterTypeFfiTxOp.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFfiTxOp_lower(_ value: FfiTxOp) -> RustBuffer {
+    return FfiConverterTypeFfiTxOp.lower(value)
+}
+
+
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
@@ -1949,6 +3926,30 @@ fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionSequenceTypeFfiEntry: FfiConverterRustBuffer {
+    typealias SwiftType = [FfiEntry]?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterSequenceTypeFfiEntry.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterSequenceTypeFfiEntry.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -1966,6 +3967,181 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeFfiBatchCall: FfiConverterRustBuffer {
+    typealias SwiftType = [FfiBatchCall]
+
+    public static func write(_ value: [FfiBatchCall], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeFfiBatchCall.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [FfiBatchCall] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [FfiBatchCall]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeFfiBatchCall.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeFfiEntry: FfiConverterRustBuffer {
+    typealias SwiftType = [FfiEntry]
+
+    public static func write(_ value: [FfiEntry], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeFfiEntry.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [FfiEntry] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [FfiEntry]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeFfiEntry.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeNamespaceInfo: FfiConverterRustBuffer {
+    typealias SwiftType = [NamespaceInfo]
+
+    public static func write(_ value: [NamespaceInfo], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeNamespaceInfo.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [NamespaceInfo] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [NamespaceInfo]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeNamespaceInfo.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeObjectInfo: FfiConverterRustBuffer {
+    typealias SwiftType = [ObjectInfo]
+
+    public static func write(_ value: [ObjectInfo], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeObjectInfo.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ObjectInfo] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ObjectInfo]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeObjectInfo.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeClientEvent: FfiConverterRustBuffer {
+    typealias SwiftType = [ClientEvent]
+
+    public static func write(_ value: [ClientEvent], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeClientEvent.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ClientEvent] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ClientEvent]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeClientEvent.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeFfiBatchOutcome: FfiConverterRustBuffer {
+    typealias SwiftType = [FfiBatchOutcome]
+
+    public static func write(_ value: [FfiBatchOutcome], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeFfiBatchOutcome.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [FfiBatchOutcome] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [FfiBatchOutcome]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeFfiBatchOutcome.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeFfiTxOp: FfiConverterRustBuffer {
+    typealias SwiftType = [FfiTxOp]
+
+    public static func write(_ value: [FfiTxOp], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeFfiTxOp.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [FfiTxOp] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [FfiTxOp]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeFfiTxOp.read(from: &buf))
         }
         return seq
     }
@@ -2048,58 +4224,121 @@ private let initializationResult: InitializationResult = {
     if (uniffi_cloudflare_durable_uniffi_checksum_func_error_kind_names() != 23696) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_call_method() != 49159) {
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_batch() != 28912) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_delete_state() != 3582) {
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_call_method() != 62121) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_get_state() != 3834) {
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_delete_alarm() != 44543) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_get_state_key() != 64395) {
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_delete_all() != 38492) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_initialize() != 24566) {
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_delete_many() != 8972) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_shutdown() != 1545) {
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_delete_state() != 42463) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_update_state() != 46855) {
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_events_dropped() != 53283) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_websocket() != 11133) {
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_get_alarm() != 29405) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_call() != 14643) {
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_get_many() != 13694) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_close_and_wait() != 410) {
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_get_state() != 25636) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_next_batch() != 19631) {
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_get_state_key() != 9251) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_next_message() != 16671) {
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_initialize() != 19317) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_object() != 4462) {
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_list() != 5216) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_send() != 1591) {
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_list_namespaces() != 3509) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_shutdown() != 43379) {
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_list_objects() != 28609) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_status() != 32993) {
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_list_page() != 28068) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_wait_for_status() != 62087) {
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_namespace_object_id() != 12055) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cloudflare_durable_uniffi_checksum_constructor_fficlient_new() != 53450) {
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_new_unique_id() != 3951) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_next_events() != 17296) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_put_many() != 13220) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_set_alarm() != 65127) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_shutdown() != 20749) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_sql() != 39412) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_transaction() != 52809) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_update_state() != 46416) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_update_state_if() != 1388) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_websocket() != 3371) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_with_traceparent() != 63444) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffilister_next_page() != 13111) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_call() != 2941) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_close_and_wait() != 45436) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_next_batch() != 52658) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_next_message() != 14029) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_object() != 40067) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_send() != 28507) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_shutdown() != 44188) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_status() != 20672) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_wait_for_status() != 56445) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_cloudflare_durable_uniffi_checksum_constructor_fficlient_new() != 30033) {
         return InitializationResult.apiChecksumMismatch
     }
 

@@ -684,9 +684,23 @@ internal object IntegrityCheckingUniffiLib {
     internal fun ensureInitialized() = Unit
     external fun uniffi_cloudflare_durable_uniffi_checksum_func_error_kind_names(
     ): Int
+    external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_batch(
+    ): Int
     external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_call_method(
     ): Int
+    external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_delete_alarm(
+    ): Int
+    external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_delete_all(
+    ): Int
+    external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_delete_many(
+    ): Int
     external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_delete_state(
+    ): Int
+    external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_events_dropped(
+    ): Int
+    external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_get_alarm(
+    ): Int
+    external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_get_many(
     ): Int
     external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_get_state(
     ): Int
@@ -694,11 +708,39 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_initialize(
     ): Int
+    external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_list(
+    ): Int
+    external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_list_namespaces(
+    ): Int
+    external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_list_objects(
+    ): Int
+    external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_list_page(
+    ): Int
+    external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_namespace_object_id(
+    ): Int
+    external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_new_unique_id(
+    ): Int
+    external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_next_events(
+    ): Int
+    external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_put_many(
+    ): Int
+    external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_set_alarm(
+    ): Int
     external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_shutdown(
+    ): Int
+    external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_sql(
+    ): Int
+    external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_transaction(
     ): Int
     external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_update_state(
     ): Int
+    external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_update_state_if(
+    ): Int
     external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_websocket(
+    ): Int
+    external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_with_traceparent(
+    ): Int
+    external fun uniffi_cloudflare_durable_uniffi_checksum_method_ffilister_next_page(
     ): Int
     external fun uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_call(
     ): Int
@@ -746,21 +788,67 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_cloudflare_durable_uniffi_fn_constructor_fficlient_new(`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_call_method(`ptr`: Long,`object`: RustBuffer.ByValue,`method`: RustBuffer.ByValue,`paramsJson`: RustBuffer.ByValue,`idempotencyKey`: RustBuffer.ByValue,`timeoutMs`: RustBuffer.ByValue,
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_batch(`ptr`: Long,`objectRef`: RustBuffer.ByValue,`calls`: RustBuffer.ByValue,
     ): Long
-    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_delete_state(`ptr`: Long,`object`: RustBuffer.ByValue,`key`: RustBuffer.ByValue,
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_call_method(`ptr`: Long,`objectRef`: RustBuffer.ByValue,`method`: RustBuffer.ByValue,`paramsJson`: RustBuffer.ByValue,`idempotencyKey`: RustBuffer.ByValue,`timeoutMs`: RustBuffer.ByValue,
     ): Long
-    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_get_state(`ptr`: Long,`object`: RustBuffer.ByValue,
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_delete_alarm(`ptr`: Long,`objectRef`: RustBuffer.ByValue,
     ): Long
-    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_get_state_key(`ptr`: Long,`object`: RustBuffer.ByValue,`key`: RustBuffer.ByValue,
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_delete_all(`ptr`: Long,`objectRef`: RustBuffer.ByValue,
     ): Long
-    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_initialize(`ptr`: Long,`object`: RustBuffer.ByValue,`stateJson`: RustBuffer.ByValue,
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_delete_many(`ptr`: Long,`objectRef`: RustBuffer.ByValue,`keys`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_delete_state(`ptr`: Long,`objectRef`: RustBuffer.ByValue,`key`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_events_dropped(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_get_alarm(`ptr`: Long,`objectRef`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_get_many(`ptr`: Long,`objectRef`: RustBuffer.ByValue,`keys`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_get_state(`ptr`: Long,`objectRef`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_get_state_key(`ptr`: Long,`objectRef`: RustBuffer.ByValue,`key`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_initialize(`ptr`: Long,`objectRef`: RustBuffer.ByValue,`stateJson`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_list(`ptr`: Long,`objectRef`: RustBuffer.ByValue,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_list_namespaces(`ptr`: Long,`page`: Int,`perPage`: Int,
+    ): Long
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_list_objects(`ptr`: Long,`namespaceId`: RustBuffer.ByValue,`cursor`: RustBuffer.ByValue,`limit`: Int,
+    ): Long
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_list_page(`ptr`: Long,`objectRef`: RustBuffer.ByValue,`options`: RustBuffer.ByValue,`cursor`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_namespace_object_id(`ptr`: Long,`namespace`: RustBuffer.ByValue,`name`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_new_unique_id(`ptr`: Long,`namespace`: RustBuffer.ByValue,`jurisdiction`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_next_events(`ptr`: Long,`max`: Int,
+    ): Long
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_put_many(`ptr`: Long,`objectRef`: RustBuffer.ByValue,`entriesJson`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_set_alarm(`ptr`: Long,`objectRef`: RustBuffer.ByValue,`timeMs`: Long,
     ): Long
     external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_shutdown(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_update_state(`ptr`: Long,`object`: RustBuffer.ByValue,`key`: RustBuffer.ByValue,`valueJson`: RustBuffer.ByValue,
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_sql(`ptr`: Long,`objectRef`: RustBuffer.ByValue,`query`: RustBuffer.ByValue,`paramsJson`: RustBuffer.ByValue,
     ): Long
-    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_websocket(`ptr`: Long,`object`: RustBuffer.ByValue,
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_transaction(`ptr`: Long,`objectRef`: RustBuffer.ByValue,`ops`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_update_state(`ptr`: Long,`objectRef`: RustBuffer.ByValue,`key`: RustBuffer.ByValue,`valueJson`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_update_state_if(`ptr`: Long,`objectRef`: RustBuffer.ByValue,`key`: RustBuffer.ByValue,`valueJson`: RustBuffer.ByValue,`condition`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_websocket(`ptr`: Long,`objectRef`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_with_traceparent(`ptr`: Long,`traceparent`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_cloudflare_durable_uniffi_fn_clone_ffilister(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_cloudflare_durable_uniffi_fn_free_ffilister(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_ffilister_next_page(`ptr`: Long,
     ): Long
     external fun uniffi_cloudflare_durable_uniffi_fn_clone_ffiwebsocket(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -912,58 +1000,121 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_cloudflare_durable_uniffi_checksum_func_error_kind_names() and 0xFFFF) != 23696) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_call_method() and 0xFFFF) != 49159) {
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_batch() and 0xFFFF) != 28912) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_delete_state() and 0xFFFF) != 3582) {
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_call_method() and 0xFFFF) != 62121) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_get_state() and 0xFFFF) != 3834) {
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_delete_alarm() and 0xFFFF) != 44543) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_get_state_key() and 0xFFFF) != 64395) {
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_delete_all() and 0xFFFF) != 38492) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_initialize() and 0xFFFF) != 24566) {
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_delete_many() and 0xFFFF) != 8972) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_shutdown() and 0xFFFF) != 1545) {
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_delete_state() and 0xFFFF) != 42463) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_update_state() and 0xFFFF) != 46855) {
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_events_dropped() and 0xFFFF) != 53283) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_websocket() and 0xFFFF) != 11133) {
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_get_alarm() and 0xFFFF) != 29405) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_call() and 0xFFFF) != 14643) {
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_get_many() and 0xFFFF) != 13694) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_close_and_wait() and 0xFFFF) != 410) {
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_get_state() and 0xFFFF) != 25636) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_next_batch() and 0xFFFF) != 19631) {
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_get_state_key() and 0xFFFF) != 9251) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_next_message() and 0xFFFF) != 16671) {
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_initialize() and 0xFFFF) != 19317) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_object() and 0xFFFF) != 4462) {
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_list() and 0xFFFF) != 5216) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_send() and 0xFFFF) != 1591) {
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_list_namespaces() and 0xFFFF) != 3509) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_shutdown() and 0xFFFF) != 43379) {
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_list_objects() and 0xFFFF) != 28609) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_status() and 0xFFFF) != 32993) {
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_list_page() and 0xFFFF) != 28068) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_wait_for_status() and 0xFFFF) != 62087) {
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_namespace_object_id() and 0xFFFF) != 12055) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_constructor_fficlient_new() and 0xFFFF) != 53450) {
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_new_unique_id() and 0xFFFF) != 3951) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_next_events() and 0xFFFF) != 17296) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_put_many() and 0xFFFF) != 13220) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_set_alarm() and 0xFFFF) != 65127) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_shutdown() and 0xFFFF) != 20749) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_sql() and 0xFFFF) != 39412) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_transaction() and 0xFFFF) != 52809) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_update_state() and 0xFFFF) != 46416) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_update_state_if() and 0xFFFF) != 1388) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_websocket() and 0xFFFF) != 3371) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_with_traceparent() and 0xFFFF) != 63444) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffilister_next_page() and 0xFFFF) != 13111) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_call() and 0xFFFF) != 2941) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_close_and_wait() and 0xFFFF) != 45436) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_next_batch() and 0xFFFF) != 52658) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_next_message() and 0xFFFF) != 14029) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_object() and 0xFFFF) != 40067) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_send() and 0xFFFF) != 28507) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_shutdown() and 0xFFFF) != 44188) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_status() and 0xFFFF) != 20672) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_wait_for_status() and 0xFFFF) != 56445) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_constructor_fficlient_new() and 0xFFFF) != 30033) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
@@ -1415,51 +1566,157 @@ public object FfiConverterString: FfiConverter<String, RustBuffer.ByValue> {
 /**
  * The FFI face of `cloudflare_durable::Client`. Hosts wrap it (Kotlin
  * `DurableClient`, Swift `DurableClient`); JSON arguments and results are
- * JSON text.
+ * JSON text, and every operation takes an [`ObjectRef`].
  */
 public interface FfiClientInterface {
     
     /**
+     * Runs several calls in one round trip; one outcome per call, in order.
+     */
+    suspend fun `batch`(`objectRef`: ObjectRef, `calls`: List<FfiBatchCall>): List<FfiBatchOutcome>
+    
+    /**
      * Calls `method` with `params_json`; returns the result as JSON text.
      */
-    suspend fun `callMethod`(`object`: kotlin.String, `method`: kotlin.String, `paramsJson`: kotlin.String, `idempotencyKey`: kotlin.String?, `timeoutMs`: kotlin.ULong?): kotlin.String
+    suspend fun `callMethod`(`objectRef`: ObjectRef, `method`: kotlin.String, `paramsJson`: kotlin.String, `idempotencyKey`: kotlin.String?, `timeoutMs`: kotlin.ULong?): kotlin.String
+    
+    /**
+     * Deletes the alarm (no error when none was set).
+     */
+    suspend fun `deleteAlarm`(`objectRef`: ObjectRef)
+    
+    /**
+     * Deletes every key; returns how many there were.
+     */
+    suspend fun `deleteAll`(`objectRef`: ObjectRef): kotlin.ULong
+    
+    /**
+     * Deletes many keys; returns how many existed.
+     */
+    suspend fun `deleteMany`(`objectRef`: ObjectRef, `keys`: List<kotlin.String>): kotlin.ULong
     
     /**
      * Deletes one key (no error when absent) and broadcasts the deletion.
      */
-    suspend fun `deleteState`(`object`: kotlin.String, `key`: kotlin.String)
+    suspend fun `deleteState`(`objectRef`: ObjectRef, `key`: kotlin.String)
+    
+    /**
+     * Events dropped because the host pulled too slowly (queue of 1,024).
+     */
+    fun `eventsDropped`(): kotlin.ULong
+    
+    /**
+     * The alarm's time (ms since the Unix epoch), if one is set.
+     */
+    suspend fun `getAlarm`(`objectRef`: ObjectRef): kotlin.ULong?
+    
+    /**
+     * Reads many keys; returns a JSON object text of those that exist.
+     */
+    suspend fun `getMany`(`objectRef`: ObjectRef, `keys`: List<kotlin.String>): kotlin.String
     
     /**
      * The object's whole state, as JSON object text.
      */
-    suspend fun `getState`(`object`: kotlin.String): kotlin.String
+    suspend fun `getState`(`objectRef`: ObjectRef): kotlin.String
     
     /**
      * One key's value as JSON text; `NotFound` when absent.
      */
-    suspend fun `getStateKey`(`object`: kotlin.String, `key`: kotlin.String): kotlin.String
+    suspend fun `getStateKey`(`objectRef`: ObjectRef, `key`: kotlin.String): kotlin.String
     
     /**
      * Stores `state_json` (a JSON object) in the object, one key per member.
      */
-    suspend fun `initialize`(`object`: kotlin.String, `stateJson`: kotlin.String)
+    suspend fun `initialize`(`objectRef`: ObjectRef, `stateJson`: kotlin.String)
     
     /**
-     * Starts closing every socket this client opened; returns at once.
-     * Called by the hosts' `close()` (named `shutdown` because uniffi's
-     * Kotlin objects already have a `close()` that frees the native object).
+     * A paged walk over the object's keys (nothing is fetched until the
+     * first `next_page`).
+     */
+    fun `list`(`objectRef`: ObjectRef, `options`: ListOptions): FfiLister
+    
+    /**
+     * One page of the account's namespaces (Cloudflare's management API;
+     * needs `account_id` and `api_token`).
+     */
+    suspend fun `listNamespaces`(`page`: kotlin.UInt, `perPage`: kotlin.UInt): NamespacePage
+    
+    /**
+     * One page of a namespace's objects (management API).
+     */
+    suspend fun `listObjects`(`namespaceId`: kotlin.String, `cursor`: kotlin.String?, `limit`: kotlin.UInt): ObjectPage
+    
+    /**
+     * One page of keys; pass the cursor back (same options) for the next.
+     */
+    suspend fun `listPage`(`objectRef`: ObjectRef, `options`: ListOptions, `cursor`: kotlin.String?): FfiListPage
+    
+    /**
+     * The id `name` maps to in `namespace` (the default when `None`).
+     */
+    suspend fun `namespaceObjectId`(`namespace`: kotlin.String?, `name`: kotlin.String): kotlin.String
+    
+    /**
+     * A new unique object id in `namespace` (the default when `None`).
+     */
+    suspend fun `newUniqueId`(`namespace`: kotlin.String?, `jurisdiction`: kotlin.String?): kotlin.String
+    
+    /**
+     * The client's events queued since the first pull (at least one, at
+     * most `max`); waits for the first; empty once the client is shut down.
+     * One consumer at a time; cancel-safe.
+     */
+    suspend fun `nextEvents`(`max`: kotlin.UInt): List<ClientEvent>
+    
+    /**
+     * Writes the members of `entries_json` (a JSON object) atomically.
+     */
+    suspend fun `putMany`(`objectRef`: ObjectRef, `entriesJson`: kotlin.String)
+    
+    /**
+     * Sets the alarm to `time_ms` (ms since the Unix epoch).
+     */
+    suspend fun `setAlarm`(`objectRef`: ObjectRef, `timeMs`: kotlin.ULong)
+    
+    /**
+     * Starts closing every socket this client opened, ends event pulls, and
+     * returns at once. Called by the hosts' `close()` (named `shutdown`
+     * because uniffi's Kotlin objects already have a `close()` that frees
+     * the native object).
      */
     fun `shutdown`()
     
     /**
+     * Runs one SQL statement; `params_json` is a JSON array of scalars.
+     */
+    suspend fun `sql`(`objectRef`: ObjectRef, `query`: kotlin.String, `paramsJson`: kotlin.String): FfiSqlResult
+    
+    /**
+     * Applies the ops atomically, in order; one result (JSON text) per op.
+     */
+    suspend fun `transaction`(`objectRef`: ObjectRef, `ops`: List<FfiTxOp>): List<kotlin.String>
+    
+    /**
      * Sets one key to `value_json` and broadcasts it.
      */
-    suspend fun `updateState`(`object`: kotlin.String, `key`: kotlin.String, `valueJson`: kotlin.String)
+    suspend fun `updateState`(`objectRef`: ObjectRef, `key`: kotlin.String, `valueJson`: kotlin.String)
+    
+    /**
+     * Sets one key only if `condition` holds; a lost race is `Conflict`.
+     */
+    suspend fun `updateStateIf`(`objectRef`: ObjectRef, `key`: kotlin.String, `valueJson`: kotlin.String, `condition`: FfiCondition)
     
     /**
      * Opens a WebSocket; returns once the first connection is up.
      */
-    suspend fun `websocket`(`object`: kotlin.String): FfiWebSocket
+    suspend fun `websocket`(`objectRef`: ObjectRef): FfiWebSocket
+    
+    /**
+     * A client sharing this one's connections, sockets registry and events,
+     * whose requests carry the caller's W3C `traceparent`.
+     */
+    fun `withTraceparent`(`traceparent`: kotlin.String): FfiClient
     
     companion object
 }
@@ -1467,7 +1724,7 @@ public interface FfiClientInterface {
 /**
  * The FFI face of `cloudflare_durable::Client`. Hosts wrap it (Kotlin
  * `DurableClient`, Swift `DurableClient`); JSON arguments and results are
- * JSON text.
+ * JSON text, and every operation takes an [`ObjectRef`].
  */
 open class FfiClient: Disposable, AutoCloseable, FfiClientInterface
 {
@@ -1584,17 +1841,43 @@ open class FfiClient: Disposable, AutoCloseable, FfiClientInterface
 
     
     /**
+     * Runs several calls in one round trip; one outcome per call, in order.
+     */
+    @Throws(DurableObjectException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `batch`(`objectRef`: ObjectRef, `calls`: List<FfiBatchCall>) : List<FfiBatchOutcome> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_batch(
+                uniffiHandle,
+                
+        FfiConverterTypeObjectRef.lower(`objectRef`),
+        FfiConverterSequenceTypeFfiBatchCall.lower(`calls`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterSequenceTypeFfiBatchOutcome.lift(it) },
+        // Error FFI converter
+        DurableObjectException.ErrorHandler,
+    )
+    }
+
+    
+    /**
      * Calls `method` with `params_json`; returns the result as JSON text.
      */
     @Throws(DurableObjectException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `callMethod`(`object`: kotlin.String, `method`: kotlin.String, `paramsJson`: kotlin.String, `idempotencyKey`: kotlin.String?, `timeoutMs`: kotlin.ULong?) : kotlin.String {
+    override suspend fun `callMethod`(`objectRef`: ObjectRef, `method`: kotlin.String, `paramsJson`: kotlin.String, `idempotencyKey`: kotlin.String?, `timeoutMs`: kotlin.ULong?) : kotlin.String {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_call_method(
                 uniffiHandle,
                 
-        FfiConverterString.lower(`object`),
+        FfiConverterTypeObjectRef.lower(`objectRef`),
         FfiConverterString.lower(`method`),
         FfiConverterString.lower(`paramsJson`),
         FfiConverterOptionalString.lower(`idempotencyKey`),
@@ -1613,17 +1896,94 @@ open class FfiClient: Disposable, AutoCloseable, FfiClientInterface
 
     
     /**
+     * Deletes the alarm (no error when none was set).
+     */
+    @Throws(DurableObjectException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `deleteAlarm`(`objectRef`: ObjectRef) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_delete_alarm(
+                uniffiHandle,
+                
+        FfiConverterTypeObjectRef.lower(`objectRef`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        DurableObjectException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Deletes every key; returns how many there were.
+     */
+    @Throws(DurableObjectException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `deleteAll`(`objectRef`: ObjectRef) : kotlin.ULong {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_delete_all(
+                uniffiHandle,
+                
+        FfiConverterTypeObjectRef.lower(`objectRef`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterULong.lift(it) },
+        // Error FFI converter
+        DurableObjectException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Deletes many keys; returns how many existed.
+     */
+    @Throws(DurableObjectException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `deleteMany`(`objectRef`: ObjectRef, `keys`: List<kotlin.String>) : kotlin.ULong {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_delete_many(
+                uniffiHandle,
+                
+        FfiConverterTypeObjectRef.lower(`objectRef`),
+        FfiConverterSequenceString.lower(`keys`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterULong.lift(it) },
+        // Error FFI converter
+        DurableObjectException.ErrorHandler,
+    )
+    }
+
+    
+    /**
      * Deletes one key (no error when absent) and broadcasts the deletion.
      */
     @Throws(DurableObjectException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `deleteState`(`object`: kotlin.String, `key`: kotlin.String) {
+    override suspend fun `deleteState`(`objectRef`: ObjectRef, `key`: kotlin.String) {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_delete_state(
                 uniffiHandle,
                 
-        FfiConverterString.lower(`object`),
+        FfiConverterTypeObjectRef.lower(`objectRef`),
         FfiConverterString.lower(`key`),
             )
         },
@@ -1640,17 +2000,84 @@ open class FfiClient: Disposable, AutoCloseable, FfiClientInterface
 
     
     /**
+     * Events dropped because the host pulled too slowly (queue of 1,024).
+     */override fun `eventsDropped`(): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_events_dropped(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The alarm's time (ms since the Unix epoch), if one is set.
+     */
+    @Throws(DurableObjectException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `getAlarm`(`objectRef`: ObjectRef) : kotlin.ULong? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_get_alarm(
+                uniffiHandle,
+                
+        FfiConverterTypeObjectRef.lower(`objectRef`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalULong.lift(it) },
+        // Error FFI converter
+        DurableObjectException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Reads many keys; returns a JSON object text of those that exist.
+     */
+    @Throws(DurableObjectException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `getMany`(`objectRef`: ObjectRef, `keys`: List<kotlin.String>) : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_get_many(
+                uniffiHandle,
+                
+        FfiConverterTypeObjectRef.lower(`objectRef`),
+        FfiConverterSequenceString.lower(`keys`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        DurableObjectException.ErrorHandler,
+    )
+    }
+
+    
+    /**
      * The object's whole state, as JSON object text.
      */
     @Throws(DurableObjectException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `getState`(`object`: kotlin.String) : kotlin.String {
+    override suspend fun `getState`(`objectRef`: ObjectRef) : kotlin.String {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_get_state(
                 uniffiHandle,
                 
-        FfiConverterString.lower(`object`),
+        FfiConverterTypeObjectRef.lower(`objectRef`),
             )
         },
         { future, callback, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
@@ -1669,13 +2096,13 @@ open class FfiClient: Disposable, AutoCloseable, FfiClientInterface
      */
     @Throws(DurableObjectException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `getStateKey`(`object`: kotlin.String, `key`: kotlin.String) : kotlin.String {
+    override suspend fun `getStateKey`(`objectRef`: ObjectRef, `key`: kotlin.String) : kotlin.String {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_get_state_key(
                 uniffiHandle,
                 
-        FfiConverterString.lower(`object`),
+        FfiConverterTypeObjectRef.lower(`objectRef`),
         FfiConverterString.lower(`key`),
             )
         },
@@ -1695,13 +2122,13 @@ open class FfiClient: Disposable, AutoCloseable, FfiClientInterface
      */
     @Throws(DurableObjectException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `initialize`(`object`: kotlin.String, `stateJson`: kotlin.String) {
+    override suspend fun `initialize`(`objectRef`: ObjectRef, `stateJson`: kotlin.String) {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_initialize(
                 uniffiHandle,
                 
-        FfiConverterString.lower(`object`),
+        FfiConverterTypeObjectRef.lower(`objectRef`),
         FfiConverterString.lower(`stateJson`),
             )
         },
@@ -1718,9 +2145,243 @@ open class FfiClient: Disposable, AutoCloseable, FfiClientInterface
 
     
     /**
-     * Starts closing every socket this client opened; returns at once.
-     * Called by the hosts' `close()` (named `shutdown` because uniffi's
-     * Kotlin objects already have a `close()` that frees the native object).
+     * A paged walk over the object's keys (nothing is fetched until the
+     * first `next_page`).
+     */
+    @Throws(DurableObjectException::class)override fun `list`(`objectRef`: ObjectRef, `options`: ListOptions): FfiLister {
+            return FfiConverterTypeFfiLister.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DurableObjectException) { _status ->
+    UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_list(
+        it,
+        
+        FfiConverterTypeObjectRef.lower(`objectRef`),
+        FfiConverterTypeListOptions.lower(`options`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * One page of the account's namespaces (Cloudflare's management API;
+     * needs `account_id` and `api_token`).
+     */
+    @Throws(DurableObjectException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `listNamespaces`(`page`: kotlin.UInt, `perPage`: kotlin.UInt) : NamespacePage {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_list_namespaces(
+                uniffiHandle,
+                
+        FfiConverterUInt.lower(`page`),
+        FfiConverterUInt.lower(`perPage`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeNamespacePage.lift(it) },
+        // Error FFI converter
+        DurableObjectException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * One page of a namespace's objects (management API).
+     */
+    @Throws(DurableObjectException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `listObjects`(`namespaceId`: kotlin.String, `cursor`: kotlin.String?, `limit`: kotlin.UInt) : ObjectPage {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_list_objects(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`namespaceId`),
+        FfiConverterOptionalString.lower(`cursor`),
+        FfiConverterUInt.lower(`limit`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeObjectPage.lift(it) },
+        // Error FFI converter
+        DurableObjectException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * One page of keys; pass the cursor back (same options) for the next.
+     */
+    @Throws(DurableObjectException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `listPage`(`objectRef`: ObjectRef, `options`: ListOptions, `cursor`: kotlin.String?) : FfiListPage {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_list_page(
+                uniffiHandle,
+                
+        FfiConverterTypeObjectRef.lower(`objectRef`),
+        FfiConverterTypeListOptions.lower(`options`),
+        FfiConverterOptionalString.lower(`cursor`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeFfiListPage.lift(it) },
+        // Error FFI converter
+        DurableObjectException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * The id `name` maps to in `namespace` (the default when `None`).
+     */
+    @Throws(DurableObjectException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `namespaceObjectId`(`namespace`: kotlin.String?, `name`: kotlin.String) : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_namespace_object_id(
+                uniffiHandle,
+                
+        FfiConverterOptionalString.lower(`namespace`),
+        FfiConverterString.lower(`name`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        DurableObjectException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * A new unique object id in `namespace` (the default when `None`).
+     */
+    @Throws(DurableObjectException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `newUniqueId`(`namespace`: kotlin.String?, `jurisdiction`: kotlin.String?) : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_new_unique_id(
+                uniffiHandle,
+                
+        FfiConverterOptionalString.lower(`namespace`),
+        FfiConverterOptionalString.lower(`jurisdiction`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        DurableObjectException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * The client's events queued since the first pull (at least one, at
+     * most `max`); waits for the first; empty once the client is shut down.
+     * One consumer at a time; cancel-safe.
+     */
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `nextEvents`(`max`: kotlin.UInt) : List<ClientEvent> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_next_events(
+                uniffiHandle,
+                
+        FfiConverterUInt.lower(`max`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterSequenceTypeClientEvent.lift(it) },
+        // Error FFI converter
+        UniffiNullRustCallStatusErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Writes the members of `entries_json` (a JSON object) atomically.
+     */
+    @Throws(DurableObjectException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `putMany`(`objectRef`: ObjectRef, `entriesJson`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_put_many(
+                uniffiHandle,
+                
+        FfiConverterTypeObjectRef.lower(`objectRef`),
+        FfiConverterString.lower(`entriesJson`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        DurableObjectException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Sets the alarm to `time_ms` (ms since the Unix epoch).
+     */
+    @Throws(DurableObjectException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `setAlarm`(`objectRef`: ObjectRef, `timeMs`: kotlin.ULong) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_set_alarm(
+                uniffiHandle,
+                
+        FfiConverterTypeObjectRef.lower(`objectRef`),
+        FfiConverterULong.lower(`timeMs`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        DurableObjectException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Starts closing every socket this client opened, ends event pulls, and
+     * returns at once. Called by the hosts' `close()` (named `shutdown`
+     * because uniffi's Kotlin objects already have a `close()` that frees
+     * the native object).
      */override fun `shutdown`()
         = 
     callWithHandle {
@@ -1735,19 +2396,101 @@ open class FfiClient: Disposable, AutoCloseable, FfiClientInterface
 
     
     /**
+     * Runs one SQL statement; `params_json` is a JSON array of scalars.
+     */
+    @Throws(DurableObjectException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `sql`(`objectRef`: ObjectRef, `query`: kotlin.String, `paramsJson`: kotlin.String) : FfiSqlResult {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_sql(
+                uniffiHandle,
+                
+        FfiConverterTypeObjectRef.lower(`objectRef`),
+        FfiConverterString.lower(`query`),
+        FfiConverterString.lower(`paramsJson`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeFfiSqlResult.lift(it) },
+        // Error FFI converter
+        DurableObjectException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Applies the ops atomically, in order; one result (JSON text) per op.
+     */
+    @Throws(DurableObjectException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `transaction`(`objectRef`: ObjectRef, `ops`: List<FfiTxOp>) : List<kotlin.String> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_transaction(
+                uniffiHandle,
+                
+        FfiConverterTypeObjectRef.lower(`objectRef`),
+        FfiConverterSequenceTypeFfiTxOp.lower(`ops`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterSequenceString.lift(it) },
+        // Error FFI converter
+        DurableObjectException.ErrorHandler,
+    )
+    }
+
+    
+    /**
      * Sets one key to `value_json` and broadcasts it.
      */
     @Throws(DurableObjectException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `updateState`(`object`: kotlin.String, `key`: kotlin.String, `valueJson`: kotlin.String) {
+    override suspend fun `updateState`(`objectRef`: ObjectRef, `key`: kotlin.String, `valueJson`: kotlin.String) {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_update_state(
                 uniffiHandle,
                 
-        FfiConverterString.lower(`object`),
+        FfiConverterTypeObjectRef.lower(`objectRef`),
         FfiConverterString.lower(`key`),
         FfiConverterString.lower(`valueJson`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        DurableObjectException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Sets one key only if `condition` holds; a lost race is `Conflict`.
+     */
+    @Throws(DurableObjectException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `updateStateIf`(`objectRef`: ObjectRef, `key`: kotlin.String, `valueJson`: kotlin.String, `condition`: FfiCondition) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_update_state_if(
+                uniffiHandle,
+                
+        FfiConverterTypeObjectRef.lower(`objectRef`),
+        FfiConverterString.lower(`key`),
+        FfiConverterString.lower(`valueJson`),
+        FfiConverterTypeFfiCondition.lower(`condition`),
             )
         },
         { future, callback, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_poll_void(future, callback, continuation) },
@@ -1767,13 +2510,13 @@ open class FfiClient: Disposable, AutoCloseable, FfiClientInterface
      */
     @Throws(DurableObjectException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `websocket`(`object`: kotlin.String) : FfiWebSocket {
+    override suspend fun `websocket`(`objectRef`: ObjectRef) : FfiWebSocket {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_websocket(
                 uniffiHandle,
                 
-        FfiConverterString.lower(`object`),
+        FfiConverterTypeObjectRef.lower(`objectRef`),
             )
         },
         { future, callback, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_poll_u64(future, callback, continuation) },
@@ -1785,6 +2528,25 @@ open class FfiClient: Disposable, AutoCloseable, FfiClientInterface
         DurableObjectException.ErrorHandler,
     )
     }
+
+    
+    /**
+     * A client sharing this one's connections, sockets registry and events,
+     * whose requests carry the caller's W3C `traceparent`.
+     */
+    @Throws(DurableObjectException::class)override fun `withTraceparent`(`traceparent`: kotlin.String): FfiClient {
+            return FfiConverterTypeFfiClient.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DurableObjectException) { _status ->
+    UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_with_traceparent(
+        it,
+        
+        FfiConverterString.lower(`traceparent`),_status)
+}
+    }
+    )
+    }
+    
 
     
 
@@ -1921,6 +2683,283 @@ public object FfiConverterTypeFfiClient: FfiConverter<FfiClient, Long> {
 
 
 /**
+ * A paged walk over an object's keys, in bounded memory (the core's
+ * `Lister`). Hosts wrap it as a Kotlin `Flow` / Swift `AsyncSequence`.
+ */
+public interface FfiListerInterface {
+    
+    /**
+     * The next page of entries, or `None` once the walk is done.
+     */
+    suspend fun `nextPage`(): List<FfiEntry>?
+    
+    companion object
+}
+
+/**
+ * A paged walk over an object's keys, in bounded memory (the core's
+ * `Lister`). Hosts wrap it as a Kotlin `Flow` / Swift `AsyncSequence`.
+ */
+open class FfiLister: Disposable, AutoCloseable, FfiListerInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_cloudflare_durable_uniffi_fn_free_ffilister(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_cloudflare_durable_uniffi_fn_clone_ffilister(handle, status)
+        }
+    }
+
+    
+    /**
+     * The next page of entries, or `None` once the walk is done.
+     */
+    @Throws(DurableObjectException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `nextPage`() : List<FfiEntry>? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_ffilister_next_page(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalSequenceTypeFfiEntry.lift(it) },
+        // Error FFI converter
+        DurableObjectException.ErrorHandler,
+    )
+    }
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFfiLister: FfiConverter<FfiLister, Long> {
+    override fun lower(value: FfiLister): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): FfiLister {
+        return FfiLister(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): FfiLister {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: FfiLister) = 8UL
+
+    override fun write(value: FfiLister, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
  * The FFI face of `cloudflare_durable::WebSocket`. Hosts wrap it (Kotlin
  * `DurableWebSocket` with a `Flow`, Swift `DurableWebSocket` with an
  * `AsyncSequence`).
@@ -1952,7 +2991,7 @@ public interface FfiWebSocketInterface {
     suspend fun `nextMessage`(): kotlin.String?
     
     /**
-     * The object this socket talks to.
+     * The object this socket talks to (its label).
      */
     fun `object`(): kotlin.String
     
@@ -2194,7 +3233,7 @@ open class FfiWebSocket: Disposable, AutoCloseable, FfiWebSocketInterface
 
     
     /**
-     * The object this socket talks to.
+     * The object this socket talks to (its label).
      */override fun `object`(): kotlin.String {
             return FfiConverterString.lift(
     callWithHandle {
@@ -2406,6 +3445,23 @@ data class ClientOptions (
      * Allow plain http to a host that is not loopback (false).
      */
     var `allowInsecureHttp`: kotlin.Boolean? = null 
+    , 
+    /**
+     * Whether a dropped WebSocket reconnects by itself (true); when false a
+     * drop ends it with `ConnectionClosed`.
+     */
+    var `websocketAutoReconnect`: kotlin.Boolean? = null 
+    , 
+    /**
+     * The namespace of objects named without one (`default`).
+     */
+    var `defaultNamespace`: kotlin.String? = null 
+    , 
+    /**
+     * Base URL of Cloudflare's v4 REST API, for the management calls
+     * (`https://api.cloudflare.com/client/v4`).
+     */
+    var `apiBaseUrl`: kotlin.String? = null 
     
 ){
     
@@ -2436,6 +3492,9 @@ public object FfiConverterTypeClientOptions: FfiConverterRustBuffer<ClientOption
             FfiConverterOptionalUInt.read(buf),
             FfiConverterOptionalUInt.read(buf),
             FfiConverterOptionalBoolean.read(buf),
+            FfiConverterOptionalBoolean.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
         )
     }
 
@@ -2453,7 +3512,10 @@ public object FfiConverterTypeClientOptions: FfiConverterRustBuffer<ClientOption
             FfiConverterOptionalUInt.allocationSize(value.`sendQueueCapacity`) +
             FfiConverterOptionalUInt.allocationSize(value.`messageBuffer`) +
             FfiConverterOptionalUInt.allocationSize(value.`poolSize`) +
-            FfiConverterOptionalBoolean.allocationSize(value.`allowInsecureHttp`)
+            FfiConverterOptionalBoolean.allocationSize(value.`allowInsecureHttp`) +
+            FfiConverterOptionalBoolean.allocationSize(value.`websocketAutoReconnect`) +
+            FfiConverterOptionalString.allocationSize(value.`defaultNamespace`) +
+            FfiConverterOptionalString.allocationSize(value.`apiBaseUrl`)
     )
 
     override fun write(value: ClientOptions, buf: ByteBuffer) {
@@ -2471,8 +3533,874 @@ public object FfiConverterTypeClientOptions: FfiConverterRustBuffer<ClientOption
             FfiConverterOptionalUInt.write(value.`messageBuffer`, buf)
             FfiConverterOptionalUInt.write(value.`poolSize`, buf)
             FfiConverterOptionalBoolean.write(value.`allowInsecureHttp`, buf)
+            FfiConverterOptionalBoolean.write(value.`websocketAutoReconnect`, buf)
+            FfiConverterOptionalString.write(value.`defaultNamespace`, buf)
+            FfiConverterOptionalString.write(value.`apiBaseUrl`, buf)
     }
 }
+
+
+
+/**
+ * One call of a batch.
+ */
+data class FfiBatchCall (
+    /**
+     * The method.
+     */
+    var `method`: kotlin.String
+    , 
+    /**
+     * Its params, JSON text.
+     */
+    var `paramsJson`: kotlin.String
+    , 
+    /**
+     * Its idempotency key; one is generated when `None`.
+     */
+    var `idempotencyKey`: kotlin.String? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFfiBatchCall: FfiConverterRustBuffer<FfiBatchCall> {
+    override fun read(buf: ByteBuffer): FfiBatchCall {
+        return FfiBatchCall(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: FfiBatchCall) = (
+            FfiConverterString.allocationSize(value.`method`) +
+            FfiConverterString.allocationSize(value.`paramsJson`) +
+            FfiConverterOptionalString.allocationSize(value.`idempotencyKey`)
+    )
+
+    override fun write(value: FfiBatchCall, buf: ByteBuffer) {
+            FfiConverterString.write(value.`method`, buf)
+            FfiConverterString.write(value.`paramsJson`, buf)
+            FfiConverterOptionalString.write(value.`idempotencyKey`, buf)
+    }
+}
+
+
+
+/**
+ * One stored entry: a key and its value as JSON text.
+ */
+data class FfiEntry (
+    /**
+     * The key.
+     */
+    var `key`: kotlin.String
+    , 
+    /**
+     * The value, JSON text.
+     */
+    var `valueJson`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFfiEntry: FfiConverterRustBuffer<FfiEntry> {
+    override fun read(buf: ByteBuffer): FfiEntry {
+        return FfiEntry(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: FfiEntry) = (
+            FfiConverterString.allocationSize(value.`key`) +
+            FfiConverterString.allocationSize(value.`valueJson`)
+    )
+
+    override fun write(value: FfiEntry, buf: ByteBuffer) {
+            FfiConverterString.write(value.`key`, buf)
+            FfiConverterString.write(value.`valueJson`, buf)
+    }
+}
+
+
+
+/**
+ * One page of a listing.
+ */
+data class FfiListPage (
+    /**
+     * The entries, in key order (reversed when asked).
+     */
+    var `entries`: List<FfiEntry>
+    , 
+    /**
+     * Pass back for the next page; `None` when the walk is done.
+     */
+    var `cursor`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFfiListPage: FfiConverterRustBuffer<FfiListPage> {
+    override fun read(buf: ByteBuffer): FfiListPage {
+        return FfiListPage(
+            FfiConverterSequenceTypeFfiEntry.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: FfiListPage) = (
+            FfiConverterSequenceTypeFfiEntry.allocationSize(value.`entries`) +
+            FfiConverterOptionalString.allocationSize(value.`cursor`)
+    )
+
+    override fun write(value: FfiListPage, buf: ByteBuffer) {
+            FfiConverterSequenceTypeFfiEntry.write(value.`entries`, buf)
+            FfiConverterOptionalString.write(value.`cursor`, buf)
+    }
+}
+
+
+
+/**
+ * The outcome of one SQL statement.
+ */
+data class FfiSqlResult (
+    /**
+     * Column names, in order.
+     */
+    var `columns`: List<kotlin.String>
+    , 
+    /**
+     * The rows as one JSON array of arrays (one value per column).
+     */
+    var `rowsJson`: kotlin.String
+    , 
+    /**
+     * Rows the statement read.
+     */
+    var `rowsRead`: kotlin.ULong
+    , 
+    /**
+     * Rows the statement wrote.
+     */
+    var `rowsWritten`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFfiSqlResult: FfiConverterRustBuffer<FfiSqlResult> {
+    override fun read(buf: ByteBuffer): FfiSqlResult {
+        return FfiSqlResult(
+            FfiConverterSequenceString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: FfiSqlResult) = (
+            FfiConverterSequenceString.allocationSize(value.`columns`) +
+            FfiConverterString.allocationSize(value.`rowsJson`) +
+            FfiConverterULong.allocationSize(value.`rowsRead`) +
+            FfiConverterULong.allocationSize(value.`rowsWritten`)
+    )
+
+    override fun write(value: FfiSqlResult, buf: ByteBuffer) {
+            FfiConverterSequenceString.write(value.`columns`, buf)
+            FfiConverterString.write(value.`rowsJson`, buf)
+            FfiConverterULong.write(value.`rowsRead`, buf)
+            FfiConverterULong.write(value.`rowsWritten`, buf)
+    }
+}
+
+
+
+/**
+ * What to list, and how (the core's `ListOptions`).
+ */
+data class ListOptions (
+    /**
+     * Only keys starting with this.
+     */
+    var `prefix`: kotlin.String? = null 
+    , 
+    /**
+     * Only keys at or after this one.
+     */
+    var `start`: kotlin.String? = null 
+    , 
+    /**
+     * Only keys before this one.
+     */
+    var `end`: kotlin.String? = null 
+    , 
+    /**
+     * Page size, 1 to 1000 (default 100).
+     */
+    var `limit`: kotlin.UInt? = null 
+    , 
+    /**
+     * Walk from the last key backwards.
+     */
+    var `reverse`: kotlin.Boolean = false 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeListOptions: FfiConverterRustBuffer<ListOptions> {
+    override fun read(buf: ByteBuffer): ListOptions {
+        return ListOptions(
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ListOptions) = (
+            FfiConverterOptionalString.allocationSize(value.`prefix`) +
+            FfiConverterOptionalString.allocationSize(value.`start`) +
+            FfiConverterOptionalString.allocationSize(value.`end`) +
+            FfiConverterOptionalUInt.allocationSize(value.`limit`) +
+            FfiConverterBoolean.allocationSize(value.`reverse`)
+    )
+
+    override fun write(value: ListOptions, buf: ByteBuffer) {
+            FfiConverterOptionalString.write(value.`prefix`, buf)
+            FfiConverterOptionalString.write(value.`start`, buf)
+            FfiConverterOptionalString.write(value.`end`, buf)
+            FfiConverterOptionalUInt.write(value.`limit`, buf)
+            FfiConverterBoolean.write(value.`reverse`, buf)
+    }
+}
+
+
+
+/**
+ * A Durable Objects namespace of the account (management API).
+ */
+data class NamespaceInfo (
+    /**
+     * The namespace id.
+     */
+    var `id`: kotlin.String
+    , 
+    /**
+     * Its name.
+     */
+    var `name`: kotlin.String?
+    , 
+    /**
+     * The Worker script that defines it.
+     */
+    var `script`: kotlin.String?
+    , 
+    /**
+     * The class name (`class` in Cloudflare's API).
+     */
+    var `className`: kotlin.String?
+    , 
+    /**
+     * Whether it uses SQLite storage.
+     */
+    var `useSqlite`: kotlin.Boolean?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNamespaceInfo: FfiConverterRustBuffer<NamespaceInfo> {
+    override fun read(buf: ByteBuffer): NamespaceInfo {
+        return NamespaceInfo(
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: NamespaceInfo) = (
+            FfiConverterString.allocationSize(value.`id`) +
+            FfiConverterOptionalString.allocationSize(value.`name`) +
+            FfiConverterOptionalString.allocationSize(value.`script`) +
+            FfiConverterOptionalString.allocationSize(value.`className`) +
+            FfiConverterOptionalBoolean.allocationSize(value.`useSqlite`)
+    )
+
+    override fun write(value: NamespaceInfo, buf: ByteBuffer) {
+            FfiConverterString.write(value.`id`, buf)
+            FfiConverterOptionalString.write(value.`name`, buf)
+            FfiConverterOptionalString.write(value.`script`, buf)
+            FfiConverterOptionalString.write(value.`className`, buf)
+            FfiConverterOptionalBoolean.write(value.`useSqlite`, buf)
+    }
+}
+
+
+
+/**
+ * One page of namespaces.
+ */
+data class NamespacePage (
+    /**
+     * The namespaces.
+     */
+    var `namespaces`: List<NamespaceInfo>
+    , 
+    /**
+     * This page's number (from 1).
+     */
+    var `page`: kotlin.UInt
+    , 
+    /**
+     * How many there are in all, when the API said.
+     */
+    var `totalCount`: kotlin.ULong?
+    , 
+    /**
+     * Whether a next page exists.
+     */
+    var `hasMore`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNamespacePage: FfiConverterRustBuffer<NamespacePage> {
+    override fun read(buf: ByteBuffer): NamespacePage {
+        return NamespacePage(
+            FfiConverterSequenceTypeNamespaceInfo.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: NamespacePage) = (
+            FfiConverterSequenceTypeNamespaceInfo.allocationSize(value.`namespaces`) +
+            FfiConverterUInt.allocationSize(value.`page`) +
+            FfiConverterOptionalULong.allocationSize(value.`totalCount`) +
+            FfiConverterBoolean.allocationSize(value.`hasMore`)
+    )
+
+    override fun write(value: NamespacePage, buf: ByteBuffer) {
+            FfiConverterSequenceTypeNamespaceInfo.write(value.`namespaces`, buf)
+            FfiConverterUInt.write(value.`page`, buf)
+            FfiConverterOptionalULong.write(value.`totalCount`, buf)
+            FfiConverterBoolean.write(value.`hasMore`, buf)
+    }
+}
+
+
+
+/**
+ * An object of a namespace (management API).
+ */
+data class ObjectInfo (
+    /**
+     * The object's hex id.
+     */
+    var `id`: kotlin.String
+    , 
+    /**
+     * Whether it has stored data.
+     */
+    var `hasStoredData`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeObjectInfo: FfiConverterRustBuffer<ObjectInfo> {
+    override fun read(buf: ByteBuffer): ObjectInfo {
+        return ObjectInfo(
+            FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ObjectInfo) = (
+            FfiConverterString.allocationSize(value.`id`) +
+            FfiConverterBoolean.allocationSize(value.`hasStoredData`)
+    )
+
+    override fun write(value: ObjectInfo, buf: ByteBuffer) {
+            FfiConverterString.write(value.`id`, buf)
+            FfiConverterBoolean.write(value.`hasStoredData`, buf)
+    }
+}
+
+
+
+/**
+ * One page of objects.
+ */
+data class ObjectPage (
+    /**
+     * The objects.
+     */
+    var `objects`: List<ObjectInfo>
+    , 
+    /**
+     * Pass back for the next page; `None` at the end.
+     */
+    var `cursor`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeObjectPage: FfiConverterRustBuffer<ObjectPage> {
+    override fun read(buf: ByteBuffer): ObjectPage {
+        return ObjectPage(
+            FfiConverterSequenceTypeObjectInfo.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ObjectPage) = (
+            FfiConverterSequenceTypeObjectInfo.allocationSize(value.`objects`) +
+            FfiConverterOptionalString.allocationSize(value.`cursor`)
+    )
+
+    override fun write(value: ObjectPage, buf: ByteBuffer) {
+            FfiConverterSequenceTypeObjectInfo.write(value.`objects`, buf)
+            FfiConverterOptionalString.write(value.`cursor`, buf)
+    }
+}
+
+
+
+/**
+ * Which object of which namespace: exactly one of `name` or `id` (64 hex
+ * digits), plus an optional namespace (the client's default otherwise),
+ * jurisdiction (`eu`, `fedramp`) and location hint (`wnam`, `weur`, …).
+ */
+data class ObjectRef (
+    /**
+     * The object's name (`idFromName`).
+     */
+    var `name`: kotlin.String? = null 
+    , 
+    /**
+     * The object's hex id (`idFromString`).
+     */
+    var `id`: kotlin.String? = null 
+    , 
+    /**
+     * The namespace; the client's default when `None`.
+     */
+    var `namespace`: kotlin.String? = null 
+    , 
+    /**
+     * Restricts the object to a jurisdiction.
+     */
+    var `jurisdiction`: kotlin.String? = null 
+    , 
+    /**
+     * Where a new object should be placed.
+     */
+    var `locationHint`: kotlin.String? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeObjectRef: FfiConverterRustBuffer<ObjectRef> {
+    override fun read(buf: ByteBuffer): ObjectRef {
+        return ObjectRef(
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ObjectRef) = (
+            FfiConverterOptionalString.allocationSize(value.`name`) +
+            FfiConverterOptionalString.allocationSize(value.`id`) +
+            FfiConverterOptionalString.allocationSize(value.`namespace`) +
+            FfiConverterOptionalString.allocationSize(value.`jurisdiction`) +
+            FfiConverterOptionalString.allocationSize(value.`locationHint`)
+    )
+
+    override fun write(value: ObjectRef, buf: ByteBuffer) {
+            FfiConverterOptionalString.write(value.`name`, buf)
+            FfiConverterOptionalString.write(value.`id`, buf)
+            FfiConverterOptionalString.write(value.`namespace`, buf)
+            FfiConverterOptionalString.write(value.`jurisdiction`, buf)
+            FfiConverterOptionalString.write(value.`locationHint`, buf)
+    }
+}
+
+
+
+/**
+ * Something that happened inside the client (the core's `Event`).
+ */
+sealed class ClientEvent {
+    
+    /**
+     * A request is about to be sent (before the first attempt).
+     */
+    data class RequestStart(
+        /**
+         * The object's label (name, `id:<hex>`, or `namespace/…`).
+         */
+        val `objectName`: kotlin.String, 
+        /**
+         * The operation (`initialize`, `call_method`, `get_state`, …).
+         */
+        val `operation`: kotlin.String, 
+        /**
+         * The method, for `call_method`.
+         */
+        val `method`: kotlin.String?) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A request finished, after all its attempts.
+     */
+    data class RequestStop(
+        /**
+         * The object's label.
+         */
+        val `objectName`: kotlin.String, 
+        /**
+         * The operation.
+         */
+        val `operation`: kotlin.String, 
+        /**
+         * The method, for `call_method`.
+         */
+        val `method`: kotlin.String?, 
+        /**
+         * Wall time from start to stop in milliseconds, retries included.
+         */
+        val `durationMs`: kotlin.ULong, 
+        /**
+         * How many attempts were made.
+         */
+        val `attempts`: kotlin.UInt, 
+        /**
+         * `None` on success, else the error's kind name (`not_found`, …).
+         */
+        val `errorKind`: kotlin.String?) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A WebSocket (re)connected.
+     */
+    data class WebSocketConnected(
+        /**
+         * The object's label.
+         */
+        val `objectName`: kotlin.String, 
+        /**
+         * 0 for the first connection, then 1, 2, … for each reconnect.
+         */
+        val `reconnects`: kotlin.ULong) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A WebSocket lost its connection (it may reconnect).
+     */
+    data class WebSocketDisconnected(
+        /**
+         * The object's label.
+         */
+        val `objectName`: kotlin.String, 
+        /**
+         * Why.
+         */
+        val `reason`: kotlin.String, 
+        /**
+         * Whether the client will try to reconnect.
+         */
+        val `willReconnect`: kotlin.Boolean) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * An operation failed (also reported in its `RequestStop`).
+     */
+    data class Error(
+        /**
+         * The object's label.
+         */
+        val `objectName`: kotlin.String, 
+        /**
+         * The operation.
+         */
+        val `operation`: kotlin.String, 
+        /**
+         * The error's kind name.
+         */
+        val `kind`: kotlin.String, 
+        /**
+         * The error's message (never contains the token).
+         */
+        val `message`: kotlin.String) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
+    override fun read(buf: ByteBuffer): ClientEvent {
+        return when(buf.getInt()) {
+            1 -> ClientEvent.RequestStart(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterOptionalString.read(buf),
+                )
+            2 -> ClientEvent.RequestStop(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterOptionalString.read(buf),
+                FfiConverterULong.read(buf),
+                FfiConverterUInt.read(buf),
+                FfiConverterOptionalString.read(buf),
+                )
+            3 -> ClientEvent.WebSocketConnected(
+                FfiConverterString.read(buf),
+                FfiConverterULong.read(buf),
+                )
+            4 -> ClientEvent.WebSocketDisconnected(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterBoolean.read(buf),
+                )
+            5 -> ClientEvent.Error(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: ClientEvent): ULong = when(value) {
+        is ClientEvent.RequestStart -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`objectName`)
+                + FfiConverterString.allocationSize(value.`operation`)
+                + FfiConverterOptionalString.allocationSize(value.`method`)
+            )
+        }
+        is ClientEvent.RequestStop -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`objectName`)
+                + FfiConverterString.allocationSize(value.`operation`)
+                + FfiConverterOptionalString.allocationSize(value.`method`)
+                + FfiConverterULong.allocationSize(value.`durationMs`)
+                + FfiConverterUInt.allocationSize(value.`attempts`)
+                + FfiConverterOptionalString.allocationSize(value.`errorKind`)
+            )
+        }
+        is ClientEvent.WebSocketConnected -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`objectName`)
+                + FfiConverterULong.allocationSize(value.`reconnects`)
+            )
+        }
+        is ClientEvent.WebSocketDisconnected -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`objectName`)
+                + FfiConverterString.allocationSize(value.`reason`)
+                + FfiConverterBoolean.allocationSize(value.`willReconnect`)
+            )
+        }
+        is ClientEvent.Error -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`objectName`)
+                + FfiConverterString.allocationSize(value.`operation`)
+                + FfiConverterString.allocationSize(value.`kind`)
+                + FfiConverterString.allocationSize(value.`message`)
+            )
+        }
+    }
+
+    override fun write(value: ClientEvent, buf: ByteBuffer) {
+        when(value) {
+            is ClientEvent.RequestStart -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`objectName`, buf)
+                FfiConverterString.write(value.`operation`, buf)
+                FfiConverterOptionalString.write(value.`method`, buf)
+                Unit
+            }
+            is ClientEvent.RequestStop -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`objectName`, buf)
+                FfiConverterString.write(value.`operation`, buf)
+                FfiConverterOptionalString.write(value.`method`, buf)
+                FfiConverterULong.write(value.`durationMs`, buf)
+                FfiConverterUInt.write(value.`attempts`, buf)
+                FfiConverterOptionalString.write(value.`errorKind`, buf)
+                Unit
+            }
+            is ClientEvent.WebSocketConnected -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`objectName`, buf)
+                FfiConverterULong.write(value.`reconnects`, buf)
+                Unit
+            }
+            is ClientEvent.WebSocketDisconnected -> {
+                buf.putInt(4)
+                FfiConverterString.write(value.`objectName`, buf)
+                FfiConverterString.write(value.`reason`, buf)
+                FfiConverterBoolean.write(value.`willReconnect`, buf)
+                Unit
+            }
+            is ClientEvent.Error -> {
+                buf.putInt(5)
+                FfiConverterString.write(value.`objectName`, buf)
+                FfiConverterString.write(value.`operation`, buf)
+                FfiConverterString.write(value.`kind`, buf)
+                FfiConverterString.write(value.`message`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
 
 
 
@@ -2979,6 +4907,391 @@ public object FfiConverterTypeDurableObjectError : FfiConverterRustBuffer<Durabl
 
 
 
+/**
+ * The outcome of one call of a batch: its result or its error.
+ */
+sealed class FfiBatchOutcome {
+    
+    /**
+     * The call returned this result (JSON text).
+     */
+    data class Success(
+        /**
+         * The result, JSON text.
+         */
+        val `resultJson`: kotlin.String) : FfiBatchOutcome()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The call failed.
+     */
+    data class Failure(
+        /**
+         * Why.
+         */
+        val `error`: com.cloudflare.durable.DurableObjectException) : FfiBatchOutcome()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFfiBatchOutcome : FfiConverterRustBuffer<FfiBatchOutcome>{
+    override fun read(buf: ByteBuffer): FfiBatchOutcome {
+        return when(buf.getInt()) {
+            1 -> FfiBatchOutcome.Success(
+                FfiConverterString.read(buf),
+                )
+            2 -> FfiBatchOutcome.Failure(
+                FfiConverterTypeDurableObjectError.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: FfiBatchOutcome): ULong = when(value) {
+        is FfiBatchOutcome.Success -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`resultJson`)
+            )
+        }
+        is FfiBatchOutcome.Failure -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeDurableObjectError.allocationSize(value.`error`)
+            )
+        }
+    }
+
+    override fun write(value: FfiBatchOutcome, buf: ByteBuffer) {
+        when(value) {
+            is FfiBatchOutcome.Success -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`resultJson`, buf)
+                Unit
+            }
+            is FfiBatchOutcome.Failure -> {
+                buf.putInt(2)
+                FfiConverterTypeDurableObjectError.write(value.`error`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * The condition of a conditional write (the core's `Condition`).
+ */
+sealed class FfiCondition {
+    
+    /**
+     * Write only if the current value equals this one (JSON text).
+     */
+    data class Equals(
+        /**
+         * The expected value, JSON text.
+         */
+        val `valueJson`: kotlin.String) : FfiCondition()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Write only if the key does not exist.
+     */
+    object Absent : FfiCondition()
+    
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFfiCondition : FfiConverterRustBuffer<FfiCondition>{
+    override fun read(buf: ByteBuffer): FfiCondition {
+        return when(buf.getInt()) {
+            1 -> FfiCondition.Equals(
+                FfiConverterString.read(buf),
+                )
+            2 -> FfiCondition.Absent
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: FfiCondition): ULong = when(value) {
+        is FfiCondition.Equals -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`valueJson`)
+            )
+        }
+        is FfiCondition.Absent -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+    }
+
+    override fun write(value: FfiCondition, buf: ByteBuffer) {
+        when(value) {
+            is FfiCondition.Equals -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`valueJson`, buf)
+                Unit
+            }
+            is FfiCondition.Absent -> {
+                buf.putInt(2)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * One operation of a transaction (the core's `TxOp`).
+ */
+sealed class FfiTxOp {
+    
+    /**
+     * Read a key: `{"value": v}` or `{"value": null, "absent": true}`.
+     */
+    data class Get(
+        /**
+         * The key.
+         */
+        val `key`: kotlin.String) : FfiTxOp()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Write a key.
+     */
+    data class Put(
+        /**
+         * The key.
+         */
+        val `key`: kotlin.String, 
+        /**
+         * The value, JSON text.
+         */
+        val `valueJson`: kotlin.String) : FfiTxOp()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Delete a key: `{"deleted": bool}`.
+     */
+    data class Delete(
+        /**
+         * The key.
+         */
+        val `key`: kotlin.String) : FfiTxOp()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Abort everything with `Conflict` unless the key holds this value.
+     */
+    data class CheckEquals(
+        /**
+         * The key.
+         */
+        val `key`: kotlin.String, 
+        /**
+         * The value, JSON text.
+         */
+        val `valueJson`: kotlin.String) : FfiTxOp()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Abort everything with `Conflict` if the key exists.
+     */
+    data class CheckAbsent(
+        /**
+         * The key.
+         */
+        val `key`: kotlin.String) : FfiTxOp()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFfiTxOp : FfiConverterRustBuffer<FfiTxOp>{
+    override fun read(buf: ByteBuffer): FfiTxOp {
+        return when(buf.getInt()) {
+            1 -> FfiTxOp.Get(
+                FfiConverterString.read(buf),
+                )
+            2 -> FfiTxOp.Put(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            3 -> FfiTxOp.Delete(
+                FfiConverterString.read(buf),
+                )
+            4 -> FfiTxOp.CheckEquals(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            5 -> FfiTxOp.CheckAbsent(
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: FfiTxOp): ULong = when(value) {
+        is FfiTxOp.Get -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`key`)
+            )
+        }
+        is FfiTxOp.Put -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`key`)
+                + FfiConverterString.allocationSize(value.`valueJson`)
+            )
+        }
+        is FfiTxOp.Delete -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`key`)
+            )
+        }
+        is FfiTxOp.CheckEquals -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`key`)
+                + FfiConverterString.allocationSize(value.`valueJson`)
+            )
+        }
+        is FfiTxOp.CheckAbsent -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`key`)
+            )
+        }
+    }
+
+    override fun write(value: FfiTxOp, buf: ByteBuffer) {
+        when(value) {
+            is FfiTxOp.Get -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`key`, buf)
+                Unit
+            }
+            is FfiTxOp.Put -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`key`, buf)
+                FfiConverterString.write(value.`valueJson`, buf)
+                Unit
+            }
+            is FfiTxOp.Delete -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`key`, buf)
+                Unit
+            }
+            is FfiTxOp.CheckEquals -> {
+                buf.putInt(4)
+                FfiConverterString.write(value.`key`, buf)
+                FfiConverterString.write(value.`valueJson`, buf)
+                Unit
+            }
+            is FfiTxOp.CheckAbsent -> {
+                buf.putInt(5)
+                FfiConverterString.write(value.`key`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
 
 /**
  * @suppress
@@ -3143,6 +5456,38 @@ public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?>
 /**
  * @suppress
  */
+public object FfiConverterOptionalSequenceTypeFfiEntry: FfiConverterRustBuffer<List<FfiEntry>?> {
+    override fun read(buf: ByteBuffer): List<FfiEntry>? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterSequenceTypeFfiEntry.read(buf)
+    }
+
+    override fun allocationSize(value: List<FfiEntry>?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterSequenceTypeFfiEntry.allocationSize(value)
+        }
+    }
+
+    override fun write(value: List<FfiEntry>?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterSequenceTypeFfiEntry.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.String>> {
     override fun read(buf: ByteBuffer): List<kotlin.String> {
         val len = buf.getInt()
@@ -3161,6 +5506,202 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterString.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeFfiBatchCall: FfiConverterRustBuffer<List<FfiBatchCall>> {
+    override fun read(buf: ByteBuffer): List<FfiBatchCall> {
+        val len = buf.getInt()
+        return List<FfiBatchCall>(len) {
+            FfiConverterTypeFfiBatchCall.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<FfiBatchCall>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeFfiBatchCall.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<FfiBatchCall>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeFfiBatchCall.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeFfiEntry: FfiConverterRustBuffer<List<FfiEntry>> {
+    override fun read(buf: ByteBuffer): List<FfiEntry> {
+        val len = buf.getInt()
+        return List<FfiEntry>(len) {
+            FfiConverterTypeFfiEntry.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<FfiEntry>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeFfiEntry.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<FfiEntry>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeFfiEntry.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeNamespaceInfo: FfiConverterRustBuffer<List<NamespaceInfo>> {
+    override fun read(buf: ByteBuffer): List<NamespaceInfo> {
+        val len = buf.getInt()
+        return List<NamespaceInfo>(len) {
+            FfiConverterTypeNamespaceInfo.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<NamespaceInfo>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeNamespaceInfo.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<NamespaceInfo>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeNamespaceInfo.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeObjectInfo: FfiConverterRustBuffer<List<ObjectInfo>> {
+    override fun read(buf: ByteBuffer): List<ObjectInfo> {
+        val len = buf.getInt()
+        return List<ObjectInfo>(len) {
+            FfiConverterTypeObjectInfo.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<ObjectInfo>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeObjectInfo.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<ObjectInfo>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeObjectInfo.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeClientEvent: FfiConverterRustBuffer<List<ClientEvent>> {
+    override fun read(buf: ByteBuffer): List<ClientEvent> {
+        val len = buf.getInt()
+        return List<ClientEvent>(len) {
+            FfiConverterTypeClientEvent.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<ClientEvent>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeClientEvent.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<ClientEvent>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeClientEvent.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeFfiBatchOutcome: FfiConverterRustBuffer<List<FfiBatchOutcome>> {
+    override fun read(buf: ByteBuffer): List<FfiBatchOutcome> {
+        val len = buf.getInt()
+        return List<FfiBatchOutcome>(len) {
+            FfiConverterTypeFfiBatchOutcome.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<FfiBatchOutcome>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeFfiBatchOutcome.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<FfiBatchOutcome>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeFfiBatchOutcome.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeFfiTxOp: FfiConverterRustBuffer<List<FfiTxOp>> {
+    override fun read(buf: ByteBuffer): List<FfiTxOp> {
+        val len = buf.getInt()
+        return List<FfiTxOp>(len) {
+            FfiConverterTypeFfiTxOp.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<FfiTxOp>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeFfiTxOp.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<FfiTxOp>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeFfiTxOp.write(it, buf)
         }
     }
 }
