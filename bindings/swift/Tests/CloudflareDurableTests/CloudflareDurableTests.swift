@@ -63,4 +63,46 @@ final class CloudflareDurableTests: XCTestCase {
         ]
         XCTAssertEqual(all.map(\.kindName), errorKindNames())
     }
+    // Mirrors of bindings/kotlin's SurfaceTest (not run here either).
+
+    func testNamespacesIdsAndStorage() async throws {
+        let client = try DurableClient(workerUrl: try workerURL)
+        defer { client.close() }
+        let name = "swift-ns-\(run)"
+        let sql = ObjectRef.named(name, namespace: "sql")
+        try await client.updateState(sql, key: "k", value: "in sql")
+        let id = try await client.namespaceObjectId(name, namespace: "sql")
+        XCTAssertEqual(try await client.getStateKey(ObjectRef.ofId(id, namespace: "sql"), key: "k"), "in sql")
+
+        let store = ObjectRef.named("swift-store-\(run)")
+        var entries: [String: JSONValue] = [:]
+        for i in 0..<40 { entries[String(format: "item:%03d", i)] = .integer(Int64(i)) }
+        try await client.putMany(store, entries: entries)
+        var keys: [String] = []
+        for try await entry in client.list(store, options: ListOptions(prefix: "item:", limit: 16)) {
+            keys.append(entry.key)
+        }
+        XCTAssertEqual(keys, entries.keys.sorted())
+        XCTAssertEqual(try await client.deleteAll(store), 40)
+    }
+
+    func testTransactionsConditionsSqlAndBatches() async throws {
+        let client = try DurableClient(workerUrl: try workerURL)
+        defer { client.close() }
+        let obj = "swift-tx-\(run)"
+        try await client.initialize(obj, state: ["balance": 10])
+        let results = try await client.transaction(obj, [.checkEquals(key: "balance", value: 10), .put(key: "balance", value: 7), .get(key: "balance")])
+        XCTAssertEqual(results[2], ["value": 7])
+        do {
+            try await client.updateStateIf(obj, key: "balance", value: 1, condition: .equals(10))
+            XCTFail("expected Conflict")
+        } catch let error as DurableObjectError {
+            XCTAssertEqual(error.kindName, "conflict")
+        }
+        let rows = try await client.sql(ObjectRef.named("swift-sql-\(run)", namespace: "sqlro"), "SELECT 1 + ? AS two", params: [1])
+        XCTAssertEqual(rows.rows, [[2]])
+        let batch = try await client.batch(obj, [BatchCall("echo", params: 1), BatchCall("no_such_method")])
+        XCTAssertEqual(try batch[0].get(), 1)
+        if case .failure(let error) = batch[1] { XCTAssertEqual(error.kindName, "not_found") } else { XCTFail("expected a failure") }
+    }
 }

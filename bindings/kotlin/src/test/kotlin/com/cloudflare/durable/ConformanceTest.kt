@@ -33,12 +33,12 @@ class ConformanceTest {
         fun arg(name: String) = step.getValue(name)
         fun str(name: String) = arg(name).withRun().jsonPrimitive.content
         return when (val op = step.getValue("op").jsonPrimitive.content) {
-            "initialize" -> JsonNull.also { ffi.initialize(str("object"), arg("state").toString()) }
-            "call_method" -> Json.parseToJsonElement(ffi.callMethod(str("object"), str("method"), arg("params").toString(), null, null))
-            "get_state" -> Json.parseToJsonElement(ffi.getState(str("object")))
-            "get_state_key" -> Json.parseToJsonElement(ffi.getStateKey(str("object"), str("key")))
-            "update_state" -> JsonNull.also { ffi.updateState(str("object"), str("key"), arg("value").toString()) }
-            "delete_state" -> JsonNull.also { ffi.deleteState(str("object"), str("key")) }
+            "initialize" -> JsonNull.also { ffi.initialize(ObjectRef(name = str("object")), arg("state").toString()) }
+            "call_method" -> Json.parseToJsonElement(ffi.callMethod(ObjectRef(name = str("object")), str("method"), arg("params").toString(), null, null))
+            "get_state" -> Json.parseToJsonElement(ffi.getState(ObjectRef(name = str("object"))))
+            "get_state_key" -> Json.parseToJsonElement(ffi.getStateKey(ObjectRef(name = str("object")), str("key")))
+            "update_state" -> JsonNull.also { ffi.updateState(ObjectRef(name = str("object")), str("key"), arg("value").toString()) }
+            "delete_state" -> JsonNull.also { ffi.deleteState(ObjectRef(name = str("object")), str("key")) }
             else -> fail("unknown op $op")
         }
     }

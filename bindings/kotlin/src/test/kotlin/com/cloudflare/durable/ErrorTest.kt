@@ -92,10 +92,10 @@ class ErrorTest {
     fun `malformed JSON text at the FFI is invalid input, not a crash`(worker: LocalWorker) = runBlocking<Unit> {
         FfiClient(worker.options()).use { ffi ->
             val e = assertThrows<DurableObjectException.InvalidInput> {
-                runBlocking { ffi.callMethod("kt-err-$runId", "echo", "{not json", null, null) }
+                runBlocking { ffi.callMethod(ObjectRef.named("kt-err-$runId"), "echo", "{not json", null, null) }
             }
             assertEquals("params", e.field)
-            assertThrows<DurableObjectException.InvalidInput> { runBlocking { ffi.initialize("kt-err-$runId", "[1, 2]") } }
+            assertThrows<DurableObjectException.InvalidInput> { runBlocking { ffi.initialize(ObjectRef.named("kt-err-$runId"), "[1, 2]") } }
         }
     }
 

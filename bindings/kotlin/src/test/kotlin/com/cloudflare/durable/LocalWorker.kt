@@ -33,6 +33,12 @@ val runId: String = java.lang.Long.toString(System.currentTimeMillis(), 36) + Pr
 class LocalWorker(private val token: String? = null) : AutoCloseable {
     private val stateDir: Path = Files.createTempDirectory("cfd-kotlin-worker-")
 
+    /** The worker's log (stdout and stderr of workerd), written by the harness. */
+    val logFile: Path get() = stateDir.resolve("worker.log")
+
+    /** The harness's state directory (worker.json, worker.log, storage). */
+    val directory: Path get() = stateDir
+
     /** The worker's base URL, once started. */
     lateinit var url: String
         private set
@@ -131,5 +137,33 @@ suspend fun eventually(limit: Duration = 10.seconds, what: String, condition: su
         withTimeout(limit) { while (!condition()) delay(20) }
     } catch (e: kotlinx.coroutines.TimeoutCancellationException) {
         throw AssertionError("not within $limit: $what", e)
+    }
+}
+
+/**
+ * One of the loopback helper servers of `tests/harness` (`fault_proxy.py`, `hostile_server.py`,
+ * `cloudflare_api_mock.py`), started with its `start` command and stopped on [close].
+ */
+class HarnessServer(private val script: String, vararg args: String) : AutoCloseable {
+    private val stateDir: Path = Files.createTempDirectory("cfd-kotlin-${script.substringBefore('.')}-")
+
+    /** What `start` printed: the server's URL. */
+    val url: String = run("start", *args)
+
+    /** Runs one harness command and returns the last line it printed. */
+    fun run(vararg command: String): String {
+        val argv = mutableListOf("python3", repoRoot.resolve("tests/harness/$script").toString())
+        argv += command
+        argv += listOf("--state-dir", stateDir.toString())
+        val process = ProcessBuilder(argv).redirectErrorStream(true).start()
+        check(process.waitFor(60, TimeUnit.SECONDS)) { "$script ${command.first()} did not finish in 60 s" }
+        val output = process.inputStream.bufferedReader().readText()
+        check(process.exitValue() == 0) { "$script ${command.joinToString(" ")} failed:\n$output" }
+        return output.trim().lines().last()
+    }
+
+    override fun close() {
+        runCatching { run("stop") }
+        stateDir.toFile().deleteRecursively()
     }
 }
