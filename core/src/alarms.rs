@@ -13,17 +13,16 @@ impl Client {
     pub async fn get_alarm(&self, object: impl Into<ObjectRef>) -> Result<Option<u64>> {
         let object = object.into();
         let path = self.route(&object)?.path("/alarm", "");
-        let reply = self
-            .execute_object(self.request("get_alarm", &object, Method::GET, path))
-            .await?;
-        match reply.get("time") {
+        let request = self.request("get_alarm", &object, Method::GET, path);
+        self.execute_object(request, |reply| match reply.get("time") {
             None | Some(Value::Null) => Ok(None),
             Some(time) => time
                 .as_f64()
                 .filter(|t| *t >= 0.0)
                 .map(|t| Some(t as u64))
                 .ok_or_else(|| Error::InvalidResponse("alarm time is not a number".into())),
-        }
+        })
+        .await
     }
 
     /// Sets the alarm to `time_ms` (milliseconds since the Unix epoch).
@@ -43,16 +42,14 @@ impl Client {
                 .unwrap_or_default()
                 .into(),
         );
-        self.execute_object(request).await?;
-        Ok(())
+        self.execute_unit(request).await
     }
 
     /// Deletes the alarm (no error when none was set).
     pub async fn delete_alarm(&self, object: impl Into<ObjectRef>) -> Result<()> {
         let object = object.into();
         let path = self.route(&object)?.path("/alarm", "");
-        self.execute_object(self.request("delete_alarm", &object, Method::DELETE, path))
-            .await?;
-        Ok(())
+        self.execute_unit(self.request("delete_alarm", &object, Method::DELETE, path))
+            .await
     }
 }

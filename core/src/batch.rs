@@ -74,15 +74,17 @@ impl Client {
         let path = self.route(&object)?.path("/batch", "");
         let mut request = self.request("batch", &object, Method::POST, path);
         request.body = Some(body.into());
-        let mut reply = self.execute_object(request).await?;
-        let results = protocol::take_array(&mut reply, "results")?;
-        if results.len() != calls.len() {
-            return Err(Error::InvalidResponse(format!(
-                "batch of {} calls got {} results",
-                calls.len(),
-                results.len()
-            )));
-        }
-        Ok(results.into_iter().map(protocol::batch_result).collect())
+        self.execute_object(request, |mut reply| {
+            let results = protocol::take_array(&mut reply, "results")?;
+            if results.len() != calls.len() {
+                return Err(Error::InvalidResponse(format!(
+                    "batch of {} calls got {} results",
+                    calls.len(),
+                    results.len()
+                )));
+            }
+            Ok(results.into_iter().map(protocol::batch_result).collect())
+        })
+        .await
     }
 }

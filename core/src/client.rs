@@ -97,8 +97,7 @@ impl Client {
         let body = validate::body(&body, InputField::Value, validate::MAX_BODY_BYTES)?;
         let mut request = self.request("initialize", &object, Method::POST, path);
         request.body = Some(body.into());
-        self.transport.execute(request).await?;
-        Ok(())
+        self.execute_unit(request).await
     }
 
     /// Calls `method` on the object with `params` and returns its result.
@@ -141,28 +140,32 @@ impl Client {
         if let Some(timeout) = options.timeout {
             request.timeout = timeout;
         }
-        let mut reply = self.execute_object(request).await?;
-        protocol::take_field(&mut reply, "result")
+        self.execute_object(request, |mut reply| {
+            protocol::take_field(&mut reply, "result")
+        })
+        .await
     }
 
     /// The object's whole state, as a JSON object.
     pub async fn get_state(&self, object: impl Into<ObjectRef>) -> Result<Map<String, Value>> {
         let object = object.into();
         let path = self.route(&object)?.path("/state", "");
-        let mut reply = self
-            .execute_object(self.request("get_state", &object, Method::GET, path))
-            .await?;
-        protocol::take_object(&mut reply, "data")
+        self.execute_object(
+            self.request("get_state", &object, Method::GET, path),
+            |mut reply| protocol::take_object(&mut reply, "data"),
+        )
+        .await
     }
 
     /// One key of the object's state; [`Error::NotFound`] when absent.
     pub async fn get_state_key(&self, object: impl Into<ObjectRef>, key: &str) -> Result<Value> {
         let object = object.into();
         let path = self.key_path(&object, key)?;
-        let mut reply = self
-            .execute_object(self.request("get_state", &object, Method::GET, path))
-            .await?;
-        protocol::take_field(&mut reply, "value")
+        self.execute_object(
+            self.request("get_state", &object, Method::GET, path),
+            |mut reply| protocol::take_field(&mut reply, "value"),
+        )
+        .await
     }
 
     /// Sets one key of the object's state and broadcasts it.
@@ -180,10 +183,8 @@ impl Client {
     pub async fn delete_state(&self, object: impl Into<ObjectRef>, key: &str) -> Result<()> {
         let object = object.into();
         let path = self.key_path(&object, key)?;
-        self.transport
-            .execute(self.request("delete_state", &object, Method::DELETE, path))
-            .await?;
-        Ok(())
+        self.execute_unit(self.request("delete_state", &object, Method::DELETE, path))
+            .await
     }
 
     /// Opens a WebSocket to the object. Returns once the first connection is
@@ -220,8 +221,7 @@ impl Client {
         request.body = Some(Bytes::from(body));
         // A conditional write that succeeded would lose its race on a repeat.
         request.repeatable = unconditional;
-        self.transport.execute(request).await?;
-        Ok(())
+        self.execute_unit(request).await
     }
 
     pub(crate) fn route(&self, object: &ObjectRef) -> Result<ObjectRoute> {
@@ -233,9 +233,21 @@ impl Client {
         Ok(route.path(&format!("/state/{}", validate::key(key)?), ""))
     }
 
-    /// Runs a request and parses its reply as a JSON object.
-    pub(crate) async fn execute_object(&self, request: Request) -> Result<Map<String, Value>> {
-        protocol::parse_object(&self.transport.execute(request).await?)
+    /// Runs a request, parses its reply as a JSON object and reads it with
+    /// `read`; a reply that fails either is reported as the request's error.
+    pub(crate) async fn execute_object<T>(
+        &self,
+        request: Request,
+        read: impl FnOnce(Map<String, Value>) -> Result<T>,
+    ) -> Result<T> {
+        self.transport
+            .execute(request, |body| read(protocol::parse_object(&body)?))
+            .await
+    }
+
+    /// Runs a request whose reply carries nothing the caller needs.
+    pub(crate) async fn execute_unit(&self, request: Request) -> Result<()> {
+        self.transport.execute(request, |_| Ok(())).await
     }
 
     /// A request for `object`, with this client's timeout and trace context.

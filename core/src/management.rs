@@ -69,32 +69,10 @@ impl Client {
             "{}/workers/durable_objects/namespaces?page={page}&per_page={per_page}",
             self.account_path()?
         );
-        let mut reply = self.management_get("list_namespaces", path).await?;
-        let namespaces = protocol::take_array(&mut reply, "result")?
-            .into_iter()
-            .map(|item| {
-                let item = as_object(item)?;
-                Ok(NamespaceInfo {
-                    id: required_string(&item, "id")?,
-                    name: optional_string(&item, "name"),
-                    script: optional_string(&item, "script"),
-                    class: optional_string(&item, "class"),
-                    use_sqlite: item.get("use_sqlite").and_then(Value::as_bool),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let info = reply.get("result_info").cloned().unwrap_or(Value::Null);
-        let total_count = info.get("total_count").and_then(Value::as_u64);
-        let has_more = match total_count {
-            Some(total) => u64::from(page) * u64::from(per_page) < total,
-            None => namespaces.len() == per_page as usize,
-        };
-        Ok(NamespacePage {
-            namespaces,
-            page,
-            total_count,
-            has_more,
+        self.management_get("list_namespaces", path, |reply| {
+            namespace_page(reply, page, per_page)
         })
+        .await
     }
 
     /// A page of the objects of namespace `namespace_id` (`limit` 10 to 10000).
@@ -127,27 +105,7 @@ impl Client {
                 utf8_percent_encode(cursor, NON_ALPHANUMERIC)
             ));
         }
-        let mut reply = self.management_get("list_objects", path).await?;
-        let objects = protocol::take_array(&mut reply, "result")?
-            .into_iter()
-            .map(|item| {
-                let item = as_object(item)?;
-                Ok(ObjectInfo {
-                    id: required_string(&item, "id")?,
-                    has_stored_data: item
-                        .get("hasStoredData")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let cursor = reply
-            .get("result_info")
-            .and_then(|i| i.get("cursor"))
-            .and_then(Value::as_str)
-            .filter(|c| !c.is_empty() && !objects.is_empty())
-            .map(str::to_owned);
-        Ok(ObjectPage { objects, cursor })
+        self.management_get("list_objects", path, object_page).await
     }
 
     fn account_path(&self) -> Result<String> {
@@ -170,11 +128,12 @@ impl Client {
         Ok(format!("/accounts/{account}"))
     }
 
-    async fn management_get(
+    async fn management_get<T>(
         &self,
         operation: &'static str,
         path: String,
-    ) -> Result<Map<String, Value>> {
+        read: impl FnOnce(Map<String, Value>) -> Result<T>,
+    ) -> Result<T> {
         let base = self
             .config()
             .api_base_url
@@ -183,15 +142,17 @@ impl Client {
             .to_owned();
         let mut request = self.request_labelled(operation, "management".into(), Method::GET, path);
         request.base_url = Some(base);
-        let reply = self.execute_object(request).await?;
-        if reply.get("success").and_then(Value::as_bool) == Some(false) {
-            let (_, message) =
-                protocol::parse_error_body(&serde_json::to_vec(&reply).unwrap_or_default());
-            return Err(Error::InvalidResponse(format!(
-                "the API reported failure: {message}"
-            )));
-        }
-        Ok(reply)
+        self.execute_object(request, |reply| {
+            if reply.get("success").and_then(Value::as_bool) == Some(false) {
+                let body = serde_json::to_vec(&reply).unwrap_or_default();
+                let (_, message) = protocol::parse_error_body(&body);
+                return Err(Error::InvalidResponse(format!(
+                    "the API reported failure: {message}"
+                )));
+            }
+            read(reply)
+        })
+        .await
     }
 }
 
@@ -212,4 +173,61 @@ fn required_string(item: &Map<String, Value>, field: &str) -> Result<String> {
 
 fn optional_string(item: &Map<String, Value>, field: &str) -> Option<String> {
     item.get(field).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// Reads a page of the namespaces list.
+fn namespace_page(
+    mut reply: Map<String, Value>,
+    page: u32,
+    per_page: u32,
+) -> Result<NamespacePage> {
+    let namespaces = protocol::take_array(&mut reply, "result")?
+        .into_iter()
+        .map(|item| {
+            let item = as_object(item)?;
+            Ok(NamespaceInfo {
+                id: required_string(&item, "id")?,
+                name: optional_string(&item, "name"),
+                script: optional_string(&item, "script"),
+                class: optional_string(&item, "class"),
+                use_sqlite: item.get("use_sqlite").and_then(Value::as_bool),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let info = reply.get("result_info").cloned().unwrap_or(Value::Null);
+    let total_count = info.get("total_count").and_then(Value::as_u64);
+    let has_more = match total_count {
+        Some(total) => u64::from(page) * u64::from(per_page) < total,
+        None => namespaces.len() == per_page as usize,
+    };
+    Ok(NamespacePage {
+        namespaces,
+        page,
+        total_count,
+        has_more,
+    })
+}
+
+/// Reads a page of the objects list.
+fn object_page(mut reply: Map<String, Value>) -> Result<ObjectPage> {
+    let objects = protocol::take_array(&mut reply, "result")?
+        .into_iter()
+        .map(|item| {
+            let item = as_object(item)?;
+            Ok(ObjectInfo {
+                id: required_string(&item, "id")?,
+                has_stored_data: item
+                    .get("hasStoredData")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let cursor = reply
+        .get("result_info")
+        .and_then(|i| i.get("cursor"))
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty() && !objects.is_empty())
+        .map(str::to_owned);
+    Ok(ObjectPage { objects, cursor })
 }

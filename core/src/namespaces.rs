@@ -28,7 +28,8 @@ impl Client {
             format!("{prefix}/new-id"),
         );
         request.body = Some(body.to_string().into_bytes().into());
-        hex_id(self.execute_object(request).await?.remove("id"))
+        self.execute_object(request, |mut reply| hex_id(reply.remove("id")))
+            .await
     }
 
     /// The id the name maps to in `namespace` (`idFromName`): the original
@@ -46,7 +47,8 @@ impl Client {
             Method::GET,
             path,
         );
-        hex_id(self.execute_object(request).await?.remove("id"))
+        self.execute_object(request, |mut reply| hex_id(reply.remove("id")))
+            .await
     }
 
     fn namespace_or_default(&self, namespace: Option<&str>) -> String {

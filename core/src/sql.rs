@@ -1,7 +1,7 @@
 //! SQL on an object's SQLite storage, for classes that opt in.
 
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::client::Client;
 use crate::error::{Error, InputField, Result};
@@ -55,27 +55,31 @@ impl Client {
         request.body = Some(body.into());
         // A statement may write (an INSERT twice is two rows).
         request.repeatable = false;
-        let mut reply = self.execute_object(request).await?;
-        let columns = protocol::take_array(&mut reply, "columns")?
-            .into_iter()
-            .map(|c| match c {
-                Value::String(c) => Ok(c),
-                _ => Err(Error::InvalidResponse("column name is not a string".into())),
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let rows = protocol::take_array(&mut reply, "rows")?
-            .into_iter()
-            .map(|r| match r {
-                Value::Array(r) => Ok(r),
-                _ => Err(Error::InvalidResponse("row is not an array".into())),
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let number = |name| reply.get(name).and_then(Value::as_u64).unwrap_or(0);
-        Ok(SqlResult {
-            rows_read: number("rows_read"),
-            rows_written: number("rows_written"),
-            columns,
-            rows,
-        })
+        self.execute_object(request, sql_result).await
     }
+}
+
+/// Reads the reply of `…/sql`.
+fn sql_result(mut reply: Map<String, Value>) -> Result<SqlResult> {
+    let columns = protocol::take_array(&mut reply, "columns")?
+        .into_iter()
+        .map(|c| match c {
+            Value::String(c) => Ok(c),
+            _ => Err(Error::InvalidResponse("column name is not a string".into())),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let rows = protocol::take_array(&mut reply, "rows")?
+        .into_iter()
+        .map(|r| match r {
+            Value::Array(r) => Ok(r),
+            _ => Err(Error::InvalidResponse("row is not an array".into())),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let number = |name| reply.get(name).and_then(Value::as_u64).unwrap_or(0);
+    Ok(SqlResult {
+        rows_read: number("rows_read"),
+        rows_written: number("rows_written"),
+        columns,
+        rows,
+    })
 }

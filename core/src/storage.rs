@@ -90,10 +90,15 @@ impl Client {
     ) -> Result<Map<String, Value>> {
         let object = object.into();
         let body = json!({ "keys": checked_keys(keys)? });
-        let mut reply = self
-            .storage_post("get_many", &object, "/storage/get", &body)
-            .await?;
-        protocol::take_object(&mut reply, "values")
+        self.storage_post(
+            "get_many",
+            &object,
+            "/storage/get",
+            &body,
+            true,
+            |mut reply| protocol::take_object(&mut reply, "values"),
+        )
+        .await
     }
 
     /// Writes many entries atomically; one broadcast per key.
@@ -117,33 +122,39 @@ impl Client {
             validate::body(value, InputField::Value, validate::MAX_VALUE_BYTES)
                 .map_err(|e| prefix_path(e, &format!("entries[{key:?}]")))?;
         }
-        self.storage_post(
-            "put_many",
-            &object,
-            "/storage/put",
-            &json!({ "entries": entries }),
-        )
-        .await?;
-        Ok(())
+        let body = json!({ "entries": entries });
+        self.storage_post("put_many", &object, "/storage/put", &body, true, |_| Ok(()))
+            .await
     }
 
     /// Deletes many keys at once; returns how many existed.
     pub async fn delete_many(&self, object: impl Into<ObjectRef>, keys: &[&str]) -> Result<u64> {
         let object = object.into();
         let body = json!({ "keys": checked_keys(keys)? });
-        let reply = self
-            .storage_post("delete_many", &object, "/storage/delete", &body)
-            .await?;
-        count(&reply, "deleted")
+        self.storage_post(
+            "delete_many",
+            &object,
+            "/storage/delete",
+            &body,
+            true,
+            |reply| count(&reply, "deleted"),
+        )
+        .await
     }
 
     /// Deletes every key of the object's storage; returns how many there were.
     pub async fn delete_all(&self, object: impl Into<ObjectRef>) -> Result<u64> {
         let object = object.into();
-        let reply = self
-            .storage_post("delete_all", &object, "/storage/delete-all", &json!({}))
-            .await?;
-        count(&reply, "deleted")
+        let body = json!({});
+        self.storage_post(
+            "delete_all",
+            &object,
+            "/storage/delete-all",
+            &body,
+            true,
+            |reply| count(&reply, "deleted"),
+        )
+        .await
     }
 
     /// One page of the object's keys; pass the returned cursor back (with the
@@ -163,28 +174,7 @@ impl Client {
             Method::GET,
             route.path("/storage/list", &query),
         );
-        let mut reply = self.execute_object(request).await?;
-        let entries = protocol::take_array(&mut reply, "entries")?
-            .into_iter()
-            .map(|entry| match entry {
-                Value::Array(mut pair) if pair.len() == 2 => match (pair.remove(0), pair.remove(0))
-                {
-                    (Value::String(key), value) => Ok((key, value)),
-                    _ => Err(Error::InvalidResponse(
-                        "list entry key is not a string".into(),
-                    )),
-                },
-                _ => Err(Error::InvalidResponse(
-                    "list entry is not a [key, value] pair".into(),
-                )),
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let cursor = match reply.remove("cursor") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(cursor)) => Some(cursor),
-            Some(_) => return Err(Error::InvalidResponse("list cursor is not a string".into())),
-        };
-        Ok(ListPage { entries, cursor })
+        self.execute_object(request, list_page_from).await
     }
 
     /// A walk over the object's keys, one page at a time, in bounded memory.
@@ -216,15 +206,17 @@ impl Client {
             ));
         }
         let ops = ops.iter().map(tx_op_json).collect::<Result<Vec<_>>>()?;
-        let mut reply = self
-            .storage_post_once(
-                "transaction",
-                &object,
-                "/storage/transaction",
-                &json!({ "ops": ops }),
-            )
-            .await?;
-        protocol::take_array(&mut reply, "results")
+        // Not repeatable: a repeat's checks would fail against its own writes.
+        let body = json!({ "ops": ops });
+        self.storage_post(
+            "transaction",
+            &object,
+            "/storage/transaction",
+            &body,
+            false,
+            |mut reply| protocol::take_array(&mut reply, "results"),
+        )
+        .await
     }
 
     /// Sets a key only if `condition` holds; a lost race is [`Error::Conflict`].
@@ -243,44 +235,22 @@ impl Client {
             .await
     }
 
-    async fn storage_post(
-        &self,
-        operation: &'static str,
-        object: &ObjectRef,
-        rest: &str,
-        body: &Value,
-    ) -> Result<Map<String, Value>> {
-        self.storage_request(operation, object, rest, body, true)
-            .await
-    }
-
-    /// A storage request whose repeat could differ from running it once (a
-    /// transaction's checks would fail against its own writes).
-    async fn storage_post_once(
-        &self,
-        operation: &'static str,
-        object: &ObjectRef,
-        rest: &str,
-        body: &Value,
-    ) -> Result<Map<String, Value>> {
-        self.storage_request(operation, object, rest, body, false)
-            .await
-    }
-
-    async fn storage_request(
+    /// POSTs a storage request and reads its reply with `read`.
+    async fn storage_post<T>(
         &self,
         operation: &'static str,
         object: &ObjectRef,
         rest: &str,
         body: &Value,
         repeatable: bool,
-    ) -> Result<Map<String, Value>> {
+        read: impl FnOnce(Map<String, Value>) -> Result<T>,
+    ) -> Result<T> {
         let route = self.route(object)?;
         let body = validate::body(body, InputField::Value, validate::MAX_BODY_BYTES)?;
         let mut request = self.request(operation, object, Method::POST, route.path(rest, ""));
         request.body = Some(body.into());
         request.repeatable = repeatable;
-        self.execute_object(request).await
+        self.execute_object(request, read).await
     }
 }
 
@@ -405,4 +375,28 @@ fn prefix_path(error: Error, path: &str) -> Error {
         },
         other => other,
     }
+}
+
+/// Reads the reply of `…/storage/list`.
+fn list_page_from(mut reply: Map<String, Value>) -> Result<ListPage> {
+    let entries = protocol::take_array(&mut reply, "entries")?
+        .into_iter()
+        .map(|entry| match entry {
+            Value::Array(mut pair) if pair.len() == 2 => match (pair.remove(0), pair.remove(0)) {
+                (Value::String(key), value) => Ok((key, value)),
+                _ => Err(Error::InvalidResponse(
+                    "list entry key is not a string".into(),
+                )),
+            },
+            _ => Err(Error::InvalidResponse(
+                "list entry is not a [key, value] pair".into(),
+            )),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let cursor = match reply.remove("cursor") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(cursor)) => Some(cursor),
+        Some(_) => return Err(Error::InvalidResponse("list cursor is not a string".into())),
+    };
+    Ok(ListPage { entries, cursor })
 }

@@ -98,9 +98,14 @@ impl Transport {
         &self.emitter
     }
 
-    /// Sends the request, retrying what may be retried, and returns the
-    /// body of a 2xx reply.
-    pub(crate) async fn execute(&self, request: Request) -> Result<Bytes> {
+    /// Sends the request, retrying what may be retried, and decodes the
+    /// body of a 2xx reply with `decode`; a reply that does not decode is
+    /// reported (events included) like any other failure.
+    pub(crate) async fn execute<T>(
+        &self,
+        request: Request,
+        decode: impl FnOnce(Bytes) -> Result<T>,
+    ) -> Result<T> {
         let started = Instant::now();
         self.emitter.emit(Event::RequestStart {
             object: request.object.clone(),
@@ -130,6 +135,7 @@ impl Transport {
                 }
             }
         };
+        let outcome = outcome.and_then(decode);
         if let Err(error) = &outcome {
             self.emitter.emit(Event::Error {
                 object: request.object.clone(),

@@ -134,3 +134,50 @@ async fn only_repeatable_requests_are_retried_after_an_ambiguous_failure() {
     let seen = attempts.lock().unwrap().clone();
     assert_eq!(seen, vec![("get_state", 4), ("transaction", 1), ("sql", 1)]);
 }
+
+#[tokio::test]
+async fn a_bad_success_reply_is_reported_in_the_events() {
+    let server = HarnessServer::start("hostile_server.py", &[]);
+    let seen: Arc<Mutex<Vec<Event>>> = Arc::default();
+    let sink = seen.clone();
+    let client = Client::new(
+        Config::builder()
+            .worker_url(&server.url)
+            .retry_count(0)
+            .event_hook(Arc::new(move |e: &Event| {
+                sink.lock().unwrap().push(e.clone())
+            }))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    for name in ["garbage", "no-result"] {
+        let err = client
+            .call_method(name, "echo", &json!({}))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidResponse);
+    }
+    let events = seen.lock().unwrap().clone();
+    let stops: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::RequestStop { error, .. } => Some(*error),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stops, vec![Some(ErrorKind::InvalidResponse); 2]);
+    let errors = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Error {
+                    kind: ErrorKind::InvalidResponse,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(errors, 2);
+}

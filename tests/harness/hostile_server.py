@@ -19,7 +19,9 @@ name in the request path (`/object/{name}/…`, `/initialize/{name}`):
     python3 tests/harness/hostile_server.py start --state-dir DIR   # prints the URL
     python3 tests/harness/hostile_server.py stop --state-dir DIR
 
-Python 3.9+, stdlib only; binds 127.0.0.1 only.
+Every reply says `Connection: close` (the server closes after one reply,
+so a client must not reuse the connection). Python 3.9+, stdlib only;
+binds 127.0.0.1 only.
 """
 
 import argparse
@@ -104,12 +106,12 @@ async def handle(reader, writer):
         if name in replies:
             status, ctype, body = replies[name]
             writer.write(
-                f"HTTP/1.1 {status} X\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+                f"HTTP/1.1 {status} X\r\nConnection: close\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
             )
         elif name == "truncated":
-            writer.write(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"result": {"value"')
+            writer.write(b'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"result": {"value"')
         elif name == "endless":
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
             chunk = b"x" * 65536
             writer.write(b'1\r\n"\r\n')
             while True:
@@ -120,7 +122,7 @@ async def handle(reader, writer):
         else:
             body = b'{"error": {"kind": "not_found", "message": "hostile server: unknown behaviour"}}'
             writer.write(
-                f"HTTP/1.1 404 X\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+                f"HTTP/1.1 404 X\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
             )
         await writer.drain()
     except (ConnectionError, asyncio.IncompleteReadError, ValueError):
