@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
-RESULTS = os.path.join(BENCH, "results")
+RESULTS = os.environ.get("BENCH_RESULTS") or os.path.join(BENCH, "results")
 sys.path.insert(0, os.path.join(ROOT, "tests", "harness"))
 
 SECONDS = os.environ.get("BENCH_SECONDS", "2")
@@ -169,6 +169,8 @@ def run_case(c: Dict[str, Any], url: str, case: List[str], prefix: str) -> Dict[
         if proc.returncode and proc.returncode < 0:
             reason = f"killed after {CASE_TIMEOUT:.0f} s" if elapsed >= CASE_TIMEOUT else f"signal {-proc.returncode}"
         return {"not_run": reason[:200]}
+    if case[0] in (HTTP, WS_SEQ) and result.get("wall_s", 0) < 0.5 * float(SECONDS):
+        return {"not_run": f"measurement window missed (wall {result.get('wall_s', 0):.3f} s)"}
     if result.get("errors"):
         result["note"] = result.get("note", "") + f"{result['errors']} errors; first: " + (stderr.splitlines() or ["?"])[0][:120]
     result["process_s"] = elapsed
@@ -199,7 +201,16 @@ def machine() -> Dict[str, Any]:
         pass
     with open("/proc/meminfo") as f:
         mem_kb = int(f.readline().split()[1])
-    return {"cpu": cpu, "cores": os.cpu_count(), "mem_gib": round(mem_kb / 2**20, 1),
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        except OSError:
+            return ""
+
+    dirty = [d for d in ("core", "python", "elixir", "bindings")
+             if git("status", "--porcelain", "--", d)]
+    commit = git("rev-parse", "--short", "HEAD") + (f" (uncommitted changes in {', '.join(dirty)})" if dirty else "")
+    return {"commit": commit, "cpu": cpu, "cores": os.cpu_count(), "mem_gib": round(mem_kb / 2**20, 1),
             "kernel": platform.release(), "python": platform.python_version(),
             "load_before": os.getloadavg()}
 

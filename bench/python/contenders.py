@@ -132,12 +132,13 @@ async def http_async(call: Callable[[str, str, Any], Any], method: str, conc: in
 
 
 def http_sync(make_call: Callable[[], Callable[[str, str, Any], Any]], method: str, conc: int) -> None:
-    start = time.perf_counter()
-    t0, t1 = start + WARMUP, start + WARMUP + SECONDS
     lat: List[float] = []
     errors = [0]
+    go = threading.Event()
+    t0 = t1 = 0.0
 
     def worker(j: int) -> None:
+        go.wait()  # the window is set once every thread has started
         call = make_call()
         n = 0
         mine: List[float] = []
@@ -164,6 +165,9 @@ def http_sync(make_call: Callable[[], Callable[[str, str, Any], Any]], method: s
     threads = [threading.Thread(target=worker, args=(j,)) for j in range(conc)]
     for t in threads:
         t.start()
+    start = time.perf_counter()
+    t0, t1 = start + WARMUP, start + WARMUP + SECONDS
+    go.set()
     time.sleep(max(0.0, t0 - time.perf_counter()))
     c0, w0 = cpu(), time.perf_counter()
     time.sleep(max(0.0, t1 - time.perf_counter()))

@@ -229,13 +229,13 @@ type RawSocket =
 
 async fn raw_connect(env: &Env, object: &str) -> Result<RawSocket, BoxError> {
     // tungstenite's defaults unless BENCH_WS_READ_BUFFER (bytes) is set, to
-    // measure what a smaller read buffer changes.
+    // measure what a smaller read buffer changes; Nagle off, as the core does.
     let mut config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default();
     if let Some(size) = std::env::var("BENCH_WS_READ_BUFFER").ok().and_then(|v| v.parse().ok()) {
         config = config.read_buffer_size(size);
     }
     let (socket, _) =
-        tokio_tungstenite::connect_async_with_config(env.ws_url(object), Some(config), false).await?;
+        tokio_tungstenite::connect_async_with_config(env.ws_url(object), Some(config), true).await?;
     Ok(socket)
 }
 
