@@ -15,12 +15,24 @@ use cloudflare_durable::{CallOptions, Client, ConnectionStatus};
 use serde_json::{json, Value};
 use support::{unique, FaultProxy, LocalWorker};
 
-const CALLS: u64 = 1_000;
 const CONCURRENCY: u64 = 4;
-const RESTARTS: u64 = 10;
+
+/// Calls and restarts: 1,000 and 10 by default; `CFD_SOAK_CALLS` and
+/// `CFD_SOAK_RESTARTS` make a longer soak (`CFD_SOAK_CALLS=20000
+/// CFD_SOAK_RESTARTS=100 cargo test --test faults`).
+fn sizes() -> (u64, u64) {
+    let var = |name, default| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    (var("CFD_SOAK_CALLS", 1_000), var("CFD_SOAK_RESTARTS", 10))
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_once_under_kills_and_dropped_replies() {
+    let (calls, restarts_wanted) = sizes();
     let worker = Arc::new(LocalWorker::start());
     let proxy = FaultProxy::start(&worker, 0.05);
     let object = unique("faults");
@@ -53,7 +65,7 @@ async fn exactly_once_under_kills_and_dropped_replies() {
         callers.push(tokio::spawn(async move {
             let mut keys = Vec::new();
             let mut unresolved = Vec::new();
-            while started.fetch_add(1, Ordering::SeqCst) < CALLS {
+            while started.fetch_add(1, Ordering::SeqCst) < calls {
                 let key = unique("inc");
                 let options = CallOptions {
                     idempotency_key: Some(key.clone()),
@@ -74,13 +86,13 @@ async fn exactly_once_under_kills_and_dropped_replies() {
         }));
     }
 
-    // Restart the worker every CALLS / (RESTARTS + 1) successes.
+    // Restart the worker evenly over the run.
     let killer = {
         let (worker, successes) = (worker.clone(), successes.clone());
         tokio::spawn(async move {
             let mut restarts = 0;
-            while restarts < RESTARTS {
-                let due = (restarts + 1) * CALLS / (RESTARTS + 1);
+            while restarts < restarts_wanted {
+                let due = (restarts + 1) * calls / (restarts_wanted + 1);
                 while successes.load(Ordering::SeqCst) < due {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
@@ -143,15 +155,15 @@ async fn exactly_once_under_kills_and_dropped_replies() {
     let (updates, resyncs) = watch_until(&socket, final_value).await;
     let stats = proxy.stats();
     println!(
-        "calls={CALLS} successes={successes} failed_then_resolved={failed_first} final={final_value} \
+        "calls={calls} successes={successes} failed_then_resolved={failed_first} final={final_value} \
          restarts={restarts} replies_dropped={} duplicates={duplicates} updates_seen={updates} resyncs={resyncs}",
         stats["replies_dropped"]
     );
-    assert_eq!(unique_keys.len() as u64, CALLS);
-    assert_eq!(successes, CALLS);
+    assert_eq!(unique_keys.len() as u64, calls);
+    assert_eq!(successes, calls);
     assert_eq!(final_value, successes, "lost or doubled increments");
     assert_eq!(duplicates, 0);
-    assert!(restarts >= RESTARTS);
+    assert!(restarts >= restarts_wanted);
     assert!(
         stats["replies_dropped"].as_u64().unwrap() > 0,
         "the proxy dropped nothing: {stats}"
