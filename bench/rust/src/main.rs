@@ -129,7 +129,12 @@ struct Raw {
 }
 
 impl Caller for Raw {
-    async fn call(&self, object: String, method: &'static str, params: Value) -> Result<(), BoxError> {
+    async fn call(
+        &self,
+        object: String,
+        method: &'static str,
+        params: Value,
+    ) -> Result<(), BoxError> {
         let url = format!("{}/object/{object}/method/{method}", self.base);
         let response = self
             .http
@@ -153,7 +158,12 @@ impl Caller for Raw {
 struct Core(Client);
 
 impl Caller for Core {
-    async fn call(&self, object: String, method: &'static str, params: Value) -> Result<(), BoxError> {
+    async fn call(
+        &self,
+        object: String,
+        method: &'static str,
+        params: Value,
+    ) -> Result<(), BoxError> {
         self.0.call_method(object.as_str(), method, &params).await?;
         Ok(())
     }
@@ -231,16 +241,23 @@ async fn raw_connect(env: &Env, object: &str) -> Result<RawSocket, BoxError> {
     // tungstenite's defaults unless BENCH_WS_READ_BUFFER (bytes) is set, to
     // measure what a smaller read buffer changes; Nagle off, as the core does.
     let mut config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default();
-    if let Some(size) = std::env::var("BENCH_WS_READ_BUFFER").ok().and_then(|v| v.parse().ok()) {
+    if let Some(size) = std::env::var("BENCH_WS_READ_BUFFER")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         config = config.read_buffer_size(size);
     }
     let (socket, _) =
-        tokio_tungstenite::connect_async_with_config(env.ws_url(object), Some(config), true).await?;
+        tokio_tungstenite::connect_async_with_config(env.ws_url(object), Some(config), true)
+            .await?;
     Ok(socket)
 }
 
 /// Reads text frames until one satisfies `pick`.
-async fn raw_until(socket: &mut RawSocket, pick: impl Fn(&Value) -> bool) -> Result<Value, BoxError> {
+async fn raw_until(
+    socket: &mut RawSocket,
+    pick: impl Fn(&Value) -> bool,
+) -> Result<Value, BoxError> {
     while let Some(message) = socket.next().await {
         if let Message::Text(text) = message? {
             if text.as_str() == "pong" {
@@ -289,7 +306,10 @@ async fn ws_seq(env: Env, contender: &str) -> Result<(), BoxError> {
             let frame = json!({"type": "method", "id": id, "method": "echo", "params": p,
                                "idempotency_key": idempotency_key()});
             socket.send(Message::text(frame.to_string())).await?;
-            let reply = raw_until(socket, |v| v["type"] == "response" && v["id"] == id.as_str()).await?;
+            let reply = raw_until(socket, |v| {
+                v["type"] == "response" && v["id"] == id.as_str()
+            })
+            .await?;
             if reply["success"] != true {
                 return Err(format!("bad reply {reply}").into());
             }
@@ -394,9 +414,8 @@ async fn sockets(env: Env, contender: &str, count: usize) -> Result<(), BoxError
                 drop(permit);
                 // A real client keeps reading: a reader task per socket.
                 let (write, mut read) = socket.split();
-                let reader = tokio::spawn(async move {
-                    while let Some(Ok(_)) = read.next().await {}
-                });
+                let reader =
+                    tokio::spawn(async move { while let Some(Ok(_)) = read.next().await {} });
                 Ok((None, Some((write, reader))))
             }
         }));
@@ -454,7 +473,11 @@ async fn main() {
     let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
     let result: Result<(), BoxError> = match args[2].as_str() {
         "http" => {
-            let method: &'static str = if arg(3) == "increment" { "increment" } else { "echo" };
+            let method: &'static str = if arg(3) == "increment" {
+                "increment"
+            } else {
+                "echo"
+            };
             let conc: usize = arg(4).parse().unwrap_or(1);
             match contender {
                 "core" => match core_client(&env, conc) {
