@@ -13,6 +13,9 @@ use crate::object_ref::ObjectRoute;
 use crate::protocol;
 use crate::transport::MAX_RESPONSE_BYTES;
 
+/// Read buffer of a socket: small frames are the norm; larger ones grow it.
+const READ_BUFFER_BYTES: usize = 8 * 1024;
+
 /// An open socket.
 pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -60,7 +63,11 @@ pub(crate) async fn open(config: &Config, url: &str) -> Result<Socket, ConnectFa
     }
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(MAX_RESPONSE_BYTES))
-        .max_frame_size(Some(MAX_RESPONSE_BYTES));
+        .max_frame_size(Some(MAX_RESPONSE_BYTES))
+        // tungstenite zero-fills its read buffer before every read: the
+        // 128 KiB default made that memset most of a socket's CPU, and most
+        // of an idle socket's memory (bench/results/FINDINGS.md).
+        .read_buffer_size(READ_BUFFER_BYTES);
     let connect = tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true);
     match tokio::time::timeout(config.timeout, connect).await {
         Ok(Ok((socket, _response))) => Ok(socket),

@@ -4,10 +4,11 @@ defmodule CloudflareDurable.Telemetry do
   application has it.
 
   `:telemetry` is not a dependency of this package (it is built without hex).
-  Each emit checks at run time whether the `:telemetry` module is available
-  and then calls `:telemetry.execute/3` via `apply/3`; without it, events are
-  dropped at the cost of one code-server lookup. Add `{:telemetry, "~> 1.0"}`
-  to your own application to receive them.
+  The first emit checks whether the `:telemetry` module is available (one
+  code-server lookup per VM, remembered in `:persistent_term`); then each
+  emit calls `:telemetry.execute/3` via `apply/3`, or drops the event when
+  `:telemetry` is absent. Add `{:telemetry, "~> 1.0"}` to your own
+  application to receive them.
 
   Events:
 
@@ -33,10 +34,26 @@ defmodule CloudflareDurable.Telemetry do
   @doc "Emits `event` if `:telemetry` is available; always returns `:ok`."
   @spec execute([atom()], map(), map()) :: :ok
   def execute(event, measurements, metadata) do
-    if Code.ensure_loaded?(:telemetry) and function_exported?(:telemetry, :execute, 3) do
+    if available?() do
       _ = apply(:telemetry, :execute, [event, measurements, metadata])
     end
 
     :ok
+  end
+
+  # A code-server lookup on every event cost ~2.5 ms of BEAM CPU per call
+  # (bench/results/FINDINGS.md): look once, remember the answer.
+  defp available? do
+    case :persistent_term.get({__MODULE__, :available}, :unknown) do
+      :unknown ->
+        available =
+          Code.ensure_loaded?(:telemetry) and function_exported?(:telemetry, :execute, 3)
+
+        :persistent_term.put({__MODULE__, :available}, available)
+        available
+
+      available ->
+        available
+    end
   end
 end
