@@ -23,16 +23,12 @@ A wrong or missing bearer token gets 401 with Cloudflare's error shape
 
 import argparse
 import json
-import os
-import signal
-import socket
-import subprocess
 import sys
-import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
+
+import daemon
 
 ACCOUNT = "acc123"
 NAMESPACES = [
@@ -96,36 +92,13 @@ def main(argv=None):
     parser.add_argument("--token", default="test-token")
     parser.add_argument("--port", type=int)
     args = parser.parse_args(argv)
-    state = args.state_dir / "api-mock.json"
     if args.command == "serve":
         ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(args.token)).serve_forever()
     elif args.command == "start":
-        args.state_dir.mkdir(parents=True, exist_ok=True)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        proc = subprocess.Popen(
-            [sys.executable, __file__, "serve", "--state-dir", str(args.state_dir), "--port", str(port), "--token", args.token],
-            stdout=subprocess.DEVNULL, stderr=open(args.state_dir / "api-mock.log", "ab"), start_new_session=True,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    proc.kill()
-                    print("API mock did not start", file=sys.stderr)
-                    return 1
-                time.sleep(0.02)
-        state.write_text(json.dumps({"pid": proc.pid, "port": port}))
+        port = daemon.start(__file__, args.state_dir, "api-mock", ["--token", args.token])
         print(f"http://127.0.0.1:{port}/client/v4")
     else:
-        try:
-            os.kill(json.loads(state.read_text())["pid"], signal.SIGKILL)
-        except (OSError, FileNotFoundError):
-            pass
+        daemon.stop(args.state_dir, "api-mock")
     return 0
 
 

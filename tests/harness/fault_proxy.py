@@ -21,13 +21,10 @@ import json
 import os
 import random
 import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-READY_TIMEOUT_S = 10.0
+import daemon
 
 
 class Proxy:
@@ -101,43 +98,6 @@ class Proxy:
             await server.serve_forever()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _state(state_dir: Path) -> dict:
-    return json.loads((state_dir / "proxy.json").read_text())
-
-
-def start(state_dir: Path, target_port: int, drop_rate: float, seed: int) -> str:
-    """Starts the proxy in its own session and returns its URL once it accepts."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    log = open(state_dir / "proxy.log", "ab")
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "serve", "--state-dir", str(state_dir), "--port", str(port),
-         "--target-port", str(target_port), "--drop-rate", str(drop_rate), "--seed", str(seed)],
-        stdout=log, stderr=log, start_new_session=True,
-    )
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"proxy exited early; see {state_dir / 'proxy.log'}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.02)
-    else:
-        proc.kill()
-        raise SystemExit("proxy did not accept connections within 10 s")
-    url = f"http://127.0.0.1:{port}"
-    (state_dir / "proxy.json").write_text(json.dumps({"pid": proc.pid, "port": port, "url": url}))
-    return url
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["start", "serve", "cut", "stats", "stop"])
@@ -150,19 +110,18 @@ def main(argv=None) -> int:
     if args.command == "start":
         if args.target_port is None:
             parser.error("start needs --target-port")
-        print(start(args.state_dir, args.target_port, args.drop_rate, args.seed))
+        serve_args = ["--target-port", str(args.target_port), "--drop-rate", str(args.drop_rate), "--seed", str(args.seed)]
+        port = daemon.start(__file__, args.state_dir, "proxy", serve_args)
+        print(f"http://127.0.0.1:{port}")
     elif args.command == "serve":
         proxy = Proxy(args.target_port, args.drop_rate, args.seed, args.state_dir / "proxy-stats.json")
         asyncio.run(proxy.serve(args.port))
     elif args.command == "cut":
-        os.kill(_state(args.state_dir)["pid"], signal.SIGUSR1)
+        os.kill(daemon.pid(args.state_dir, "proxy"), signal.SIGUSR1)
     elif args.command == "stats":
         print((args.state_dir / "proxy-stats.json").read_text())
     elif args.command == "stop":
-        try:
-            os.kill(_state(args.state_dir)["pid"], signal.SIGKILL)
-        except (OSError, FileNotFoundError):
-            pass
+        daemon.stop(args.state_dir, "proxy")
     return 0
 
 

@@ -29,13 +29,10 @@ import asyncio
 import base64
 import hashlib
 import json
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+import daemon
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -143,37 +140,13 @@ def main(argv=None) -> int:
     parser.add_argument("--state-dir", required=True, type=Path)
     parser.add_argument("--port", type=int)
     args = parser.parse_args(argv)
-    state = args.state_dir / "hostile.json"
     if args.command == "serve":
         asyncio.run(serve(args.port))
     elif args.command == "start":
-        args.state_dir.mkdir(parents=True, exist_ok=True)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        log = open(args.state_dir / "hostile.log", "ab")
-        proc = subprocess.Popen(
-            [sys.executable, __file__, "serve", "--state-dir", str(args.state_dir), "--port", str(port)],
-            stdout=log, stderr=log, start_new_session=True,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    proc.kill()
-                    print("hostile server did not start", file=sys.stderr)
-                    return 1
-                time.sleep(0.02)
-        state.write_text(json.dumps({"pid": proc.pid, "port": port}))
+        port = daemon.start(__file__, args.state_dir, "hostile", [])
         print(f"http://127.0.0.1:{port}")
     else:
-        try:
-            os.kill(json.loads(state.read_text())["pid"], signal.SIGKILL)
-        except (OSError, FileNotFoundError):
-            pass
+        daemon.stop(args.state_dir, "hostile")
     return 0
 
 

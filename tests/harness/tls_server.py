@@ -11,15 +11,13 @@ client that skipped verification would visibly succeed. Needs `openssl`.
 
 import argparse
 import json
-import os
-import signal
-import socket
 import ssl
 import subprocess
 import sys
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import daemon
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -46,7 +44,6 @@ def main(argv=None):
     parser.add_argument("--state-dir", required=True, type=Path)
     parser.add_argument("--port", type=int)
     args = parser.parse_args(argv)
-    state = args.state_dir / "tls.json"
     cert, key = args.state_dir / "cert.pem", args.state_dir / "key.pem"
     if args.command == "serve":
         server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
@@ -61,31 +58,10 @@ def main(argv=None):
              "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
             check=True, capture_output=True,
         )
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        proc = subprocess.Popen(
-            [sys.executable, __file__, "serve", "--state-dir", str(args.state_dir), "--port", str(port)],
-            stdout=subprocess.DEVNULL, stderr=open(args.state_dir / "tls.log", "ab"), start_new_session=True,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    proc.kill()
-                    print("TLS server did not start", file=sys.stderr)
-                    return 1
-                time.sleep(0.02)
-        state.write_text(json.dumps({"pid": proc.pid, "port": port}))
+        port = daemon.start(__file__, args.state_dir, "tls", [])
         print(f"https://localhost:{port}")
     else:
-        try:
-            os.kill(json.loads(state.read_text())["pid"], signal.SIGKILL)
-        except (OSError, FileNotFoundError):
-            pass
+        daemon.stop(args.state_dir, "tls")
     return 0
 
 

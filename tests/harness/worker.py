@@ -19,7 +19,6 @@ WebSockets to go away, which can take over a minute.
 """
 
 import argparse
-import errno
 import fcntl
 import json
 import os
