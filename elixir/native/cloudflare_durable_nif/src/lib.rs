@@ -183,6 +183,23 @@ where
     reference.encode(env)
 }
 
+/// The tail of every client NIF: checks `timeout` (after the other
+/// arguments), then runs `work` with the core client under that deadline and
+/// replies `{ref, result}` (see `spawn_reply`).
+pub(crate) fn spawn_op<'a, F, Fut>(
+    env: Env<'a>,
+    client: &ClientRes,
+    timeout: Term<'a>,
+    work: F,
+) -> Result<Term<'a>, Failure>
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = Result<Reply, Failure>> + Send + 'static,
+{
+    let limit = deadline(timeout)?;
+    Ok(spawn_reply(env, limit, work(client.client.clone())))
+}
+
 pub(crate) fn text(term: Term, field: InputField, what: &str) -> Result<String, Failure> {
     let binary: rustler::Binary = term
         .decode()
@@ -471,12 +488,10 @@ fn initialize<'a>(
     checked(env, || {
         let object = object_ref(object)?;
         let state = json(state, InputField::Value, "data")?;
-        let limit = deadline(timeout)?;
-        let client = client.client.clone();
-        Ok(spawn_reply(env, limit, async move {
+        spawn_op(env, &client, timeout, |client| async move {
             client.initialize(object, &state).await?;
             Ok(Reply::Ok)
-        }))
+        })
     })
 }
 
@@ -527,11 +542,9 @@ fn get_state<'a>(
 ) -> Term<'a> {
     checked(env, || {
         let object = object_ref(object)?;
-        let limit = deadline(timeout)?;
-        let client = client.client.clone();
-        Ok(spawn_reply(env, limit, async move {
+        spawn_op(env, &client, timeout, |client| async move {
             Ok(Reply::Object(client.get_state(object).await?))
-        }))
+        })
     })
 }
 
@@ -546,11 +559,9 @@ fn get_state_key<'a>(
     checked(env, || {
         let object = object_ref(object)?;
         let key = text(key, InputField::Key, "key")?;
-        let limit = deadline(timeout)?;
-        let client = client.client.clone();
-        Ok(spawn_reply(env, limit, async move {
+        spawn_op(env, &client, timeout, |client| async move {
             Ok(Reply::Value(client.get_state_key(object, &key).await?))
-        }))
+        })
     })
 }
 
@@ -567,12 +578,10 @@ fn update_state<'a>(
         let object = object_ref(object)?;
         let key = text(key, InputField::Key, "key")?;
         let value = json(value, InputField::Value, "value")?;
-        let limit = deadline(timeout)?;
-        let client = client.client.clone();
-        Ok(spawn_reply(env, limit, async move {
+        spawn_op(env, &client, timeout, |client| async move {
             client.update_state(object, &key, &value).await?;
             Ok(Reply::Ok)
-        }))
+        })
     })
 }
 
@@ -587,12 +596,10 @@ fn delete_state<'a>(
     checked(env, || {
         let object = object_ref(object)?;
         let key = text(key, InputField::Key, "key")?;
-        let limit = deadline(timeout)?;
-        let client = client.client.clone();
-        Ok(spawn_reply(env, limit, async move {
+        spawn_op(env, &client, timeout, |client| async move {
             client.delete_state(object, &key).await?;
             Ok(Reply::Ok)
-        }))
+        })
     })
 }
 
@@ -612,10 +619,8 @@ fn ws_open<'a>(
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     checked(env, || {
         let object = object_ref(object)?;
-        let limit = deadline(timeout)?;
-        let client = client.client.clone();
         let pid = env.pid();
-        Ok(spawn_reply(env, limit, async move {
+        spawn_op(env, &client, timeout, move |client| async move {
             let socket = Arc::new(Tracked::new(client.websocket(object).await?));
             let credits = Arc::new(Semaphore::new(0));
             let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
@@ -628,7 +633,7 @@ fn ws_open<'a>(
                 credits,
                 reader: Mutex::new(Some(reader)),
             })))
-        }))
+        })
     })
 }
 

@@ -9,19 +9,35 @@ use rustler::types::tuple::get_tuple;
 use rustler::{Env, ResourceArc, Term};
 
 use crate::errors::Failure;
-use crate::{checked, deadline, json, object_ref, optional_text, spawn_reply, text};
+use crate::{checked, json, object_ref, optional_text, spawn_op, text};
 use crate::{ClientRes, Reply};
 
-/// A list of keys (binaries).
-fn keys(term: Term) -> Result<Vec<String>, Failure> {
+/// A list, each element converted by `item` (given its index); `message`
+/// is the error when `term` is not a list.
+fn list_of<'a, T>(
+    term: Term<'a>,
+    field: InputField,
+    message: &str,
+    item: impl Fn(Term<'a>, usize) -> Result<T, Failure>,
+) -> Result<Vec<T>, Failure> {
     let items: Vec<Term> = term
         .decode()
-        .map_err(|_| Failure::invalid(InputField::Key, "keys must be a list of strings"))?;
+        .map_err(|_| Failure::invalid(field, message))?;
     items
         .into_iter()
         .enumerate()
-        .map(|(i, k)| text(k, InputField::Key, &format!("keys[{i}]")))
+        .map(|(i, t)| item(t, i))
         .collect()
+}
+
+/// A list of keys (binaries).
+fn keys(term: Term) -> Result<Vec<String>, Failure> {
+    list_of(
+        term,
+        InputField::Key,
+        "keys must be a list of strings",
+        |k, i| text(k, InputField::Key, &format!("keys[{i}]")),
+    )
 }
 
 fn u32_arg(term: Term, what: &str) -> Result<u32, Failure> {
@@ -60,12 +76,10 @@ fn get_many<'a>(
     checked(env, || {
         let object = object_ref(object)?;
         let keys = keys(key_list)?;
-        let limit = deadline(timeout)?;
-        let client = client.client.clone();
-        Ok(spawn_reply(env, limit, async move {
+        spawn_op(env, &client, timeout, |client| async move {
             let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
             Ok(Reply::Object(client.get_many(object, &refs).await?))
-        }))
+        })
     })
 }
 
@@ -83,12 +97,10 @@ fn put_many<'a>(
             Value::Object(map) => map,
             _ => return Err(Failure::invalid(InputField::Value, "entries must be a map")),
         };
-        let limit = deadline(timeout)?;
-        let client = client.client.clone();
-        Ok(spawn_reply(env, limit, async move {
+        spawn_op(env, &client, timeout, |client| async move {
             client.put_many(object, &entries).await?;
             Ok(Reply::Ok)
-        }))
+        })
     })
 }
 
@@ -103,14 +115,12 @@ fn delete_many<'a>(
     checked(env, || {
         let object = object_ref(object)?;
         let keys = keys(key_list)?;
-        let limit = deadline(timeout)?;
-        let client = client.client.clone();
-        Ok(spawn_reply(env, limit, async move {
+        spawn_op(env, &client, timeout, |client| async move {
             let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
             Ok(Reply::Value(
                 client.delete_many(object, &refs).await?.into(),
             ))
-        }))
+        })
     })
 }
 
@@ -123,11 +133,9 @@ fn delete_all<'a>(
 ) -> Term<'a> {
     checked(env, || {
         let object = object_ref(object)?;
-        let limit = deadline(timeout)?;
-        let client = client.client.clone();
-        Ok(spawn_reply(env, limit, async move {
+        spawn_op(env, &client, timeout, |client| async move {
             Ok(Reply::Value(client.delete_all(object).await?.into()))
-        }))
+        })
     })
 }
 
@@ -166,9 +174,7 @@ fn list_page<'a>(
             reverse: reverse.decode::<bool>().map_err(|_| bad())?,
         };
         let cursor = optional_text(cursor, InputField::Params, "cursor")?;
-        let limit = deadline(timeout)?;
-        let client = client.client.clone();
-        Ok(spawn_reply(env, limit, async move {
+        spawn_op(env, &client, timeout, |client| async move {
             let page = client
                 .list_page(object, &options, cursor.as_deref())
                 .await?;
@@ -180,7 +186,7 @@ fn list_page<'a>(
             Ok(Reply::Value(
                 json!({"entries": entries, "cursor": page.cursor}),
             ))
-        }))
+        })
     })
 }
 
@@ -223,21 +229,17 @@ fn transaction<'a>(
 ) -> Term<'a> {
     checked(env, || {
         let object = object_ref(object)?;
-        let items: Vec<Term> = ops
-            .decode()
-            .map_err(|_| Failure::invalid(InputField::Params, "ops must be a list of tuples"))?;
-        let ops = items
-            .into_iter()
-            .enumerate()
-            .map(|(i, t)| tx_op(t, i))
-            .collect::<Result<Vec<_>, _>>()?;
-        let limit = deadline(timeout)?;
-        let client = client.client.clone();
-        Ok(spawn_reply(env, limit, async move {
+        let ops = list_of(
+            ops,
+            InputField::Params,
+            "ops must be a list of tuples",
+            tx_op,
+        )?;
+        spawn_op(env, &client, timeout, |client| async move {
             Ok(Reply::Value(Value::Array(
                 client.transaction(object, &ops).await?,
             )))
-        }))
+        })
     })
 }
 
@@ -270,14 +272,12 @@ fn update_state_if<'a>(
                 }
             }
         };
-        let limit = deadline(timeout)?;
-        let client = client.client.clone();
-        Ok(spawn_reply(env, limit, async move {
+        spawn_op(env, &client, timeout, |client| async move {
             client
                 .update_state_if(object, &key, &value, condition)
                 .await?;
             Ok(Reply::Ok)
-        }))
+        })
     })
 }
 
@@ -290,11 +290,9 @@ fn get_alarm<'a>(
 ) -> Term<'a> {
     checked(env, || {
         let object = object_ref(object)?;
-        let limit = deadline(timeout)?;
-        let client = client.client.clone();
-        Ok(spawn_reply(env, limit, async move {
+        spawn_op(env, &client, timeout, |client| async move {
             Ok(Reply::Value(client.get_alarm(object).await?.into()))
-        }))
+        })
     })
 }
 
@@ -314,12 +312,10 @@ fn set_alarm<'a>(
                 "alarm time must be a non-negative integer (ms since the epoch)",
             )
         })?;
-        let limit = deadline(timeout)?;
-        let client = client.client.clone();
-        Ok(spawn_reply(env, limit, async move {
+        spawn_op(env, &client, timeout, |client| async move {
             client.set_alarm(object, time_ms).await?;
             Ok(Reply::Ok)
-        }))
+        })
     })
 }
 
@@ -332,12 +328,10 @@ fn delete_alarm<'a>(
 ) -> Term<'a> {
     checked(env, || {
         let object = object_ref(object)?;
-        let limit = deadline(timeout)?;
-        let client = client.client.clone();
-        Ok(spawn_reply(env, limit, async move {
+        spawn_op(env, &client, timeout, |client| async move {
             client.delete_alarm(object).await?;
             Ok(Reply::Ok)
-        }))
+        })
     })
 }
 
@@ -363,9 +357,7 @@ fn sql<'a>(
                 ))
             }
         };
-        let limit = deadline(timeout)?;
-        let client = client.client.clone();
-        Ok(spawn_reply(env, limit, async move {
+        spawn_op(env, &client, timeout, |client| async move {
             let result = client.sql(object, &query, &params).await?;
             Ok(Reply::Value(json!({
                 "columns": result.columns,
@@ -373,7 +365,7 @@ fn sql<'a>(
                 "rows_read": result.rows_read,
                 "rows_written": result.rows_written,
             })))
-        }))
+        })
     })
 }
 
@@ -413,17 +405,13 @@ fn batch<'a>(
 ) -> Term<'a> {
     checked(env, || {
         let object = object_ref(object)?;
-        let items: Vec<Term> = calls
-            .decode()
-            .map_err(|_| Failure::invalid(InputField::Params, "calls must be a list of tuples"))?;
-        let calls = items
-            .into_iter()
-            .enumerate()
-            .map(|(i, t)| batch_call(t, i))
-            .collect::<Result<Vec<_>, _>>()?;
-        let limit = deadline(timeout)?;
-        let client = client.client.clone();
-        Ok(spawn_reply(env, limit, async move {
+        let calls = list_of(
+            calls,
+            InputField::Params,
+            "calls must be a list of tuples",
+            batch_call,
+        )?;
+        spawn_op(env, &client, timeout, |client| async move {
             let results = client.batch(object, &calls).await?;
             Ok(Reply::Batch(
                 results
@@ -431,7 +419,7 @@ fn batch<'a>(
                     .map(|r| r.map_err(Failure::from))
                     .collect(),
             ))
-        }))
+        })
     })
 }
 
@@ -446,14 +434,12 @@ fn new_unique_id<'a>(
     checked(env, || {
         let namespace = optional_text(namespace, InputField::ObjectName, "namespace")?;
         let jurisdiction = optional_text(jurisdiction, InputField::ObjectName, "jurisdiction")?;
-        let limit = deadline(timeout)?;
-        let client = client.client.clone();
-        Ok(spawn_reply(env, limit, async move {
+        spawn_op(env, &client, timeout, |client| async move {
             let id = client
                 .new_unique_id(namespace.as_deref(), jurisdiction.as_deref())
                 .await?;
             Ok(Reply::Value(Value::String(id)))
-        }))
+        })
     })
 }
 
@@ -468,14 +454,12 @@ fn namespace_object_id<'a>(
     checked(env, || {
         let namespace = optional_text(namespace, InputField::ObjectName, "namespace")?;
         let name = text(name, InputField::ObjectName, "object name")?;
-        let limit = deadline(timeout)?;
-        let client = client.client.clone();
-        Ok(spawn_reply(env, limit, async move {
+        spawn_op(env, &client, timeout, |client| async move {
             let id = client
                 .namespace_object_id(namespace.as_deref(), &name)
                 .await?;
             Ok(Reply::Value(Value::String(id)))
-        }))
+        })
     })
 }
 
@@ -491,9 +475,7 @@ fn list_namespaces<'a>(
     checked(env, || {
         let page = u32_arg(page, "page")?;
         let per_page = u32_arg(per_page, "per_page")?;
-        let limit = deadline(timeout)?;
-        let client = client.client.clone();
-        Ok(spawn_reply(env, limit, async move {
+        spawn_op(env, &client, timeout, |client| async move {
             let page = client.list_namespaces(page, per_page).await?;
             let namespaces: Vec<Value> = page
                 .namespaces
@@ -509,7 +491,7 @@ fn list_namespaces<'a>(
                 "total_count": page.total_count,
                 "has_more": page.has_more,
             })))
-        }))
+        })
     })
 }
 
@@ -527,9 +509,7 @@ fn list_objects<'a>(
         let namespace_id = text(namespace_id, InputField::Params, "namespace id")?;
         let cursor = optional_text(cursor, InputField::Params, "cursor")?;
         let page_size = u32_arg(page_size, "limit")?;
-        let limit = deadline(timeout)?;
-        let client = client.client.clone();
-        Ok(spawn_reply(env, limit, async move {
+        spawn_op(env, &client, timeout, |client| async move {
             let page = client
                 .list_objects(&namespace_id, cursor.as_deref(), page_size)
                 .await?;
@@ -542,6 +522,6 @@ fn list_objects<'a>(
             reply.insert("objects".into(), Value::Array(objects));
             reply.insert("cursor".into(), page.cursor.into());
             Ok(Reply::Object(reply))
-        }))
+        })
     })
 }
