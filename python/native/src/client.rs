@@ -215,6 +215,16 @@ impl NativeClient {
         }
     }
 
+    /// The core client (as `client`) and the object reference an operation
+    /// addresses, checked in that order.
+    fn target(
+        &self,
+        object: &Bound<'_, PyAny>,
+        traceparent: Option<&str>,
+    ) -> PyResult<(Client, ObjectRef)> {
+        Ok((self.client(traceparent)?, object_ref(object)?))
+    }
+
     /// Remembers a socket so that `close()` (and the exit hook) can close it.
     pub fn track(&self, socket: &Arc<WebSocket>) {
         runtime::track_socket(socket);
@@ -391,8 +401,7 @@ impl NativeClient {
         aio: bool,
         traceparent: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client(traceparent)?;
-        let object = object_ref(object)?;
+        let (client, object) = self.target(object, traceparent)?;
         let state = to_json(state, "state")?;
         run(
             py,
@@ -415,8 +424,7 @@ impl NativeClient {
         aio: bool,
         traceparent: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client(traceparent)?;
-        let object = object_ref(object)?;
+        let (client, object) = self.target(object, traceparent)?;
         let params = to_json(params, "params")?;
         let options = options(idempotency_key, timeout)?;
         run(py, aio, async move {
@@ -438,8 +446,7 @@ impl NativeClient {
         aio: bool,
         traceparent: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client(traceparent)?;
-        let object = object_ref(object)?;
+        let (client, object) = self.target(object, traceparent)?;
         run(py, aio, async move {
             match key {
                 None => client
@@ -466,8 +473,7 @@ impl NativeClient {
         aio: bool,
         traceparent: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client(traceparent)?;
-        let object = object_ref(object)?;
+        let (client, object) = self.target(object, traceparent)?;
         let value = to_json(value, "value")?;
         let condition = match (if_equals, if_absent) {
             (Some(_), true) => {
@@ -500,8 +506,7 @@ impl NativeClient {
         aio: bool,
         traceparent: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client(traceparent)?;
-        let object = object_ref(object)?;
+        let (client, object) = self.target(object, traceparent)?;
         run(
             py,
             aio,
@@ -519,8 +524,7 @@ impl NativeClient {
         aio: bool,
         traceparent: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client(traceparent)?;
-        let object = object_ref(object)?;
+        let (client, object) = self.target(object, traceparent)?;
         run(py, aio, async move {
             let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
             client.get_many(object, &refs).await.map(JsonMap)
@@ -537,8 +541,7 @@ impl NativeClient {
         aio: bool,
         traceparent: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client(traceparent)?;
-        let object = object_ref(object)?;
+        let (client, object) = self.target(object, traceparent)?;
         let entries = match to_json(entries.as_any(), "entries")? {
             Value::Object(map) => map,
             _ => Map::new(),
@@ -560,8 +563,7 @@ impl NativeClient {
         aio: bool,
         traceparent: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client(traceparent)?;
-        let object = object_ref(object)?;
+        let (client, object) = self.target(object, traceparent)?;
         run(py, aio, async move {
             let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
             client.delete_many(object, &refs).await
@@ -577,8 +579,7 @@ impl NativeClient {
         aio: bool,
         traceparent: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client(traceparent)?;
-        let object = object_ref(object)?;
+        let (client, object) = self.target(object, traceparent)?;
         run(py, aio, async move { client.delete_all(object).await })
     }
 
@@ -599,8 +600,7 @@ impl NativeClient {
         aio: bool,
         traceparent: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client(traceparent)?;
-        let object = object_ref(object)?;
+        let (client, object) = self.target(object, traceparent)?;
         let options = ListOptions {
             prefix,
             start,
@@ -631,8 +631,7 @@ impl NativeClient {
         aio: bool,
         traceparent: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client(traceparent)?;
-        let object = object_ref(object)?;
+        let (client, object) = self.target(object, traceparent)?;
         let ops = ops
             .iter()
             .enumerate()
@@ -655,8 +654,7 @@ impl NativeClient {
         aio: bool,
         traceparent: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client(traceparent)?;
-        let object = object_ref(object)?;
+        let (client, object) = self.target(object, traceparent)?;
         run(py, aio, async move { client.get_alarm(object).await })
     }
 
@@ -670,8 +668,7 @@ impl NativeClient {
         aio: bool,
         traceparent: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client(traceparent)?;
-        let object = object_ref(object)?;
+        let (client, object) = self.target(object, traceparent)?;
         run(
             py,
             aio,
@@ -688,8 +685,7 @@ impl NativeClient {
         aio: bool,
         traceparent: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client(traceparent)?;
-        let object = object_ref(object)?;
+        let (client, object) = self.target(object, traceparent)?;
         run(py, aio, async move { client.delete_alarm(object).await })
     }
 
@@ -704,8 +700,7 @@ impl NativeClient {
         aio: bool,
         traceparent: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client(traceparent)?;
-        let object = object_ref(object)?;
+        let (client, object) = self.target(object, traceparent)?;
         let params = params
             .iter()
             .enumerate()
@@ -733,8 +728,7 @@ impl NativeClient {
         aio: bool,
         traceparent: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client(traceparent)?;
-        let object = object_ref(object)?;
+        let (client, object) = self.target(object, traceparent)?;
         let calls = calls
             .into_iter()
             .enumerate()
@@ -844,8 +838,7 @@ impl NativeClient {
         object: &Bound<'_, PyAny>,
         traceparent: Option<&str>,
     ) -> PyResult<NativeWebSocket> {
-        let client = self.client(traceparent)?;
-        let object = object_ref(object)?;
+        let (client, object) = self.target(object, traceparent)?;
         let socket = block_on(py, async move { client.websocket(object).await })?
             .map(Arc::new)
             .map_err(to_py)?;
