@@ -14,7 +14,7 @@ import atexit
 
 from . import _native
 from ._async import AsyncClient, AsyncWebSocket
-from ._config import JSONValue
+from ._json import JSONValue
 from ._errors import (
     CloudflareDurableError,
     ConflictError,

@@ -22,7 +22,7 @@ from typing import (
 )
 
 from . import _native
-from ._config import JSONValue, native_client
+from ._json import JSONValue
 from ._errors import CloudflareDurableError
 from ._events import EventHandler, _deliver, logger
 from ._objects import (
@@ -240,7 +240,7 @@ class AsyncClient:
         except RuntimeError:
             self._loop = None
         wants_events = on_event is not None or logger.isEnabledFor(logging.INFO)
-        self._native = native_client(
+        self._native = _native.NativeClient(
             worker_url=worker_url,
             account_id=account_id,
             api_token=api_token,

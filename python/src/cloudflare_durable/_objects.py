@@ -7,7 +7,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple, Union
 
-from ._config import JSONValue
+from ._json import JSONValue
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import copy
 from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Tuple, Type, overload
 
 from . import _native
-from ._config import JSONValue, native_client
+from ._json import JSONValue
 from ._errors import ConnectionClosedError, DurableTimeoutError
 from ._events import EventHandler, _deliver, logger
 from ._objects import (
@@ -181,7 +181,7 @@ class Client:
         if on_event is not None or logger.isEnabledFor(logging.INFO):
             self._dispatcher = _Dispatcher(on_event)
         try:
-            self._native = native_client(
+            self._native = _native.NativeClient(
                 worker_url=worker_url,
                 account_id=account_id,
                 api_token=api_token,
