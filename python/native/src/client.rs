@@ -243,7 +243,11 @@ impl NativeClient {
     }
 }
 
-fn options(idempotency_key: Option<String>, timeout: Option<f64>) -> PyResult<CallOptions> {
+/// A call's options from its Python arguments (`timeout` in seconds).
+pub fn call_options(
+    idempotency_key: Option<String>,
+    timeout: Option<f64>,
+) -> PyResult<CallOptions> {
     Ok(CallOptions {
         idempotency_key,
         timeout: timeout.map(|t| seconds("timeout", t)).transpose()?,
@@ -426,7 +430,7 @@ impl NativeClient {
     ) -> PyResult<Bound<'py, PyAny>> {
         let (client, object) = self.target(object, traceparent)?;
         let params = to_json(params, "params")?;
-        let options = options(idempotency_key, timeout)?;
+        let options = call_options(idempotency_key, timeout)?;
         run(py, aio, async move {
             client
                 .call_method_with(object, &method, &params, options)

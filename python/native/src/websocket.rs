@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use cloudflare_durable::{CallOptions, WebSocket};
+use cloudflare_durable::WebSocket;
 use pyo3::prelude::*;
 
-use crate::client::seconds;
+use crate::client::{call_options, seconds};
 use crate::convert::{to_json, Json, JsonBatch};
 use crate::errors::{self, to_py};
 use crate::runtime::{block_on, future_into_py};
@@ -33,13 +33,6 @@ impl NativeWebSocket {
             ));
         }
         Ok(self.socket.clone())
-    }
-
-    fn options(idempotency_key: Option<String>, timeout: Option<f64>) -> PyResult<CallOptions> {
-        Ok(CallOptions {
-            idempotency_key,
-            timeout: timeout.map(|t| seconds("timeout", t)).transpose()?,
-        })
     }
 }
 
@@ -87,7 +80,7 @@ impl NativeWebSocket {
     ) -> PyResult<Json> {
         let socket = self.socket()?;
         let params = to_json(params, "params")?;
-        let options = Self::options(idempotency_key, timeout)?;
+        let options = call_options(idempotency_key, timeout)?;
         block_on(py, async move {
             socket.call_with(&method, &params, options).await
         })?
@@ -107,7 +100,7 @@ impl NativeWebSocket {
     ) -> PyResult<Bound<'py, PyAny>> {
         let socket = self.socket()?;
         let params = to_json(params, "params")?;
-        let options = Self::options(idempotency_key, timeout)?;
+        let options = call_options(idempotency_key, timeout)?;
         future_into_py(py, async move {
             socket.call_with(&method, &params, options).await.map(Json)
         })
