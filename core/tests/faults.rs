@@ -171,6 +171,126 @@ async fn exactly_once_under_kills_and_dropped_replies() {
     assert_eq!(socket.status(), ConnectionStatus::Connected);
 }
 
+/// Calls over one shared WebSocket from several tasks at once, through a
+/// proxy that cuts the connection after a request reached the object, while
+/// the worker is SIGKILLed and restarted: every call resent after a
+/// reconnect runs once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_calls_exactly_once_under_kills_and_cut_connections() {
+    const CALLS: u64 = 1_000;
+    const RESTARTS: u64 = 10;
+    let worker = Arc::new(LocalWorker::start());
+    let proxy = FaultProxy::start(&worker, 0.02);
+    let object = unique("socket-faults");
+    let config = worker
+        .config()
+        .worker_url(&proxy.url)
+        .timeout(Duration::from_secs(5))
+        .retry_count(12)
+        .retry_delay(Duration::from_millis(20))
+        .websocket_reconnect_delay(Duration::from_millis(20))
+        .websocket_max_reconnect_delay(Duration::from_millis(200));
+    let client = Client::new(config.build().unwrap()).unwrap();
+    client
+        .initialize(&object, &json!({"value": 0}))
+        .await
+        .unwrap();
+    let socket = Arc::new(client.websocket(&object).await.unwrap());
+
+    let started = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicU64::new(0));
+    let mut callers = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let (socket, started, done) = (socket.clone(), started.clone(), done.clone());
+        callers.push(tokio::spawn(async move {
+            let mut answered = Vec::new();
+            let mut unresolved = Vec::new();
+            while started.fetch_add(1, Ordering::SeqCst) < CALLS {
+                let key = unique("sock-inc");
+                let options = CallOptions {
+                    idempotency_key: Some(key.clone()),
+                    timeout: None,
+                };
+                match socket
+                    .call_with("increment", &json!({"increment": 1}), options)
+                    .await
+                {
+                    Ok(_) => answered.push(key),
+                    Err(_) => unresolved.push(key),
+                }
+                done.fetch_add(1, Ordering::SeqCst);
+            }
+            (answered, unresolved)
+        }));
+    }
+    let killer = {
+        let (worker, done) = (worker.clone(), done.clone());
+        tokio::spawn(async move {
+            for restart in 0..RESTARTS {
+                let due = (restart + 1) * CALLS / (RESTARTS + 1);
+                while done.load(Ordering::SeqCst) < due {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                let w = worker.clone();
+                tokio::task::spawn_blocking(move || w.restart())
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let mut keys = Vec::new();
+    let mut unresolved = Vec::new();
+    for caller in callers {
+        let (a, u) = caller.await.unwrap();
+        keys.extend(a);
+        unresolved.extend(u);
+    }
+    tokio::time::timeout(Duration::from_secs(60), killer)
+        .await
+        .unwrap()
+        .unwrap();
+    let answered = keys.len();
+    // A call that timed out may or may not have run: repeating its key over
+    // HTTP runs it at most once.
+    for key in &unresolved {
+        let options = CallOptions {
+            idempotency_key: Some(key.clone()),
+            timeout: None,
+        };
+        client
+            .call_method_with(&object, "increment", &json!({"increment": 1}), options)
+            .await
+            .unwrap();
+    }
+    keys.extend(unresolved);
+    let final_value = client
+        .call_method(&object, "get_value", &json!({}))
+        .await
+        .unwrap()["value"]
+        .as_u64()
+        .unwrap();
+    let counts = client
+        .call_method(&object, "test_count", &json!({}))
+        .await
+        .unwrap();
+    let counts = counts["counts"].as_object().unwrap();
+    let duplicates = keys
+        .iter()
+        .filter(|k| counts.get(k.as_str()).and_then(Value::as_u64).unwrap_or(0) > 1)
+        .count();
+    let cuts = proxy.stats()["replies_dropped"].as_u64().unwrap();
+    println!(
+        "socket calls={CALLS} answered_over_socket={answered} resolved_over_http={} final={final_value} \
+         restarts={RESTARTS} connections_cut={cuts} duplicates={duplicates}",
+        CALLS as usize - answered
+    );
+    assert_eq!(keys.iter().collect::<HashSet<_>>().len() as u64, CALLS);
+    assert_eq!(final_value, CALLS, "lost or doubled increments");
+    assert_eq!(duplicates, 0);
+    assert!(cuts > 0, "the proxy cut nothing");
+    assert!(answered > 0, "no call was answered over the socket");
+}
+
 /// Reads the subscriber until it shows `target`; checks every broadcast
 /// follows the previous by exactly one `seq`, unless a resync came between.
 async fn watch_until(socket: &cloudflare_durable::WebSocket, target: u64) -> (u64, u64) {

@@ -1,12 +1,13 @@
 //! The connection task behind a [`WebSocket`](super::WebSocket): it owns the
-//! socket, reconnects with backoff, sends heartbeats, resumes after the last
-//! sequence number seen, resends unanswered calls, and queues sends while
-//! disconnected.
+//! socket's read half, reconnects with backoff, sends heartbeats, resumes
+//! after the last sequence number seen, and resends unanswered calls and
+//! queued sends on each new connection. Callers write their own frames
+//! through the shared [`link`](super::link).
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::stream::SplitStream;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -15,7 +16,8 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::handshake::{self, Socket};
-use super::{Command, ConnectionStatus};
+use super::link::{LinkState, Shared};
+use super::ConnectionStatus;
 use crate::backoff::Backoff;
 use crate::error::{Error, Result};
 use crate::events::{Emitter, Event};
@@ -25,6 +27,9 @@ use crate::transport::Transport;
 
 /// How long a close handshake may take before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// The socket's read half.
+type Reader = SplitStream<Socket>;
 
 /// How one connected period ended.
 enum Ended {
@@ -36,36 +41,26 @@ enum Ended {
     Refused(Error),
 }
 
-/// A call waiting for its response.
-struct PendingCall {
-    text: String,
-    reply: oneshot::Sender<Result<Value>>,
-}
-
 pub(super) struct Actor {
     transport: Arc<Transport>,
     object: String,
     route: ObjectRoute,
-    commands: mpsc::Receiver<Command>,
+    shared: Arc<Shared>,
     inbox: mpsc::Sender<Value>,
     status: watch::Sender<ConnectionStatus>,
-    /// Turns true when the handle asks to close: it wakes the task even while
-    /// it waits for a slow consumer to make room.
+    /// Turns true when the handle asks to close (or is dropped): it wakes the
+    /// task even while it waits for a slow consumer to make room.
     closing: watch::Receiver<bool>,
     final_error: Arc<Mutex<Option<Error>>>,
-    /// Sends waiting for a connection, oldest first.
-    outbox: VecDeque<String>,
-    /// Calls sent (or to send) and not yet answered, by id.
-    pending: HashMap<String, PendingCall>,
     /// The last sequence number delivered, for resume and de-duplication.
     last_seq: Option<u64>,
-    /// An acknowledgement to give once the task has ended.
-    close_ack: Option<oneshot::Sender<()>>,
+    /// Connections made so far; names each one in the shared link.
+    generation: u64,
 }
 
-/// The task's ends of the channels it shares with the handle.
+/// The task's ends of what it shares with the handle.
 pub(super) struct TaskEnds {
-    pub commands: mpsc::Receiver<Command>,
+    pub shared: Arc<Shared>,
     pub inbox: mpsc::Sender<Value>,
     pub status: watch::Sender<ConnectionStatus>,
     pub closing: watch::Receiver<bool>,
@@ -83,15 +78,13 @@ impl Actor {
             transport,
             object,
             route,
-            commands: ends.commands,
+            shared: ends.shared,
             inbox: ends.inbox,
             status: ends.status,
             closing: ends.closing,
             final_error: ends.final_error,
-            outbox: VecDeque::new(),
-            pending: HashMap::new(),
             last_seq: None,
-            close_ack: None,
+            generation: 0,
         }
     }
 
@@ -108,22 +101,16 @@ impl Actor {
         );
         let mut ready = Some(ready);
         let mut failures_before_first = 0u32;
-        let mut reconnects = 0u64;
         let final_error = loop {
             let url = handshake::socket_url(&config, &self.route, self.last_seq);
-            match handshake::open(&config, &url).await {
+            let opened = tokio::select! {
+                opened = handshake::open(&config, &url) => opened,
+                _ = close_requested(&mut self.closing) => break None,
+            };
+            match opened {
                 Ok(socket) => {
                     backoff.reset();
-                    let _ = self.status.send(ConnectionStatus::Connected);
-                    if let Some(ready) = ready.take() {
-                        let _ = ready.send(Ok(()));
-                    }
-                    self.emitter().emit(Event::WebSocketConnected {
-                        object: self.object.clone(),
-                        reconnects,
-                    });
-                    reconnects += 1;
-                    match self.connected(socket, &config).await {
+                    match self.connected(socket, &config, &mut ready).await {
                         Ended::ByUser => {
                             self.disconnected("closed by the client".into(), false);
                             break None;
@@ -153,11 +140,15 @@ impl Actor {
                 }
             }
             let delay = backoff.next_delay();
-            if !self.wait_disconnected(delay).await {
+            let waited = tokio::select! {
+                _ = tokio::time::sleep(delay) => true,
+                _ = close_requested(&mut self.closing) => false,
+            };
+            if !waited {
                 break None;
             }
         };
-        self.finish(final_error, ready);
+        self.finish(final_error, ready).await;
     }
 
     fn disconnected(&self, reason: String, will_reconnect: bool) {
@@ -172,7 +163,7 @@ impl Actor {
     }
 
     /// Ends the task: fails what waits, records the error, closes the stream.
-    fn finish(mut self, error: Option<Error>, ready: Option<oneshot::Sender<Result<()>>>) {
+    async fn finish(self, error: Option<Error>, ready: Option<oneshot::Sender<Result<()>>>) {
         let closed = error.clone().unwrap_or_else(|| Error::ConnectionClosed {
             code: Some(1000),
             reason: "the socket was closed".into(),
@@ -191,79 +182,69 @@ impl Actor {
         if let Ok(mut slot) = self.final_error.lock() {
             *slot = error;
         }
-        for (_, call) in self.pending.drain() {
-            let _ = call.reply.send(Err(closed.clone()));
-        }
-        self.commands.close();
-        while let Ok(command) = self.commands.try_recv() {
-            match command {
-                Command::Send { ack, .. } => drop(ack.send(Err(closed.clone()))),
-                Command::Call { reply, .. } => drop(reply.send(Err(closed.clone()))),
-                Command::Close { ack } => drop(ack.send(())),
-            }
+        {
+            let mut link = self.shared.link.lock().await;
+            self.shared.close(&mut link, closed);
         }
         let _ = self.status.send(ConnectionStatus::Closed);
-        if let Some(ack) = self.close_ack.take() {
-            let _ = ack.send(());
-        }
         // Dropping `self.inbox` here ends the message stream.
     }
 
-    /// Serves commands while waiting to reconnect; false when asked to close.
-    async fn wait_disconnected(&mut self, delay: Duration) -> bool {
-        let deadline = tokio::time::sleep(delay);
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                _ = &mut deadline => return true,
-                _ = close_requested(&mut self.closing) => return false,
-                command = self.commands.recv() => match command {
-                    None => return false,
-                    Some(Command::Close { ack }) => {
-                        self.close_ack = Some(ack);
-                        return false;
-                    }
-                    Some(Command::Send { text, ack }) => {
-                        let _ = ack.send(self.enqueue(text));
-                    }
-                    Some(Command::Call { id, text, reply }) => self.register(id, text, reply),
-                },
+    /// Serves one connected period until it ends, and takes the write half
+    /// back from the link when it does.
+    async fn connected(
+        &mut self,
+        socket: Socket,
+        config: &crate::Config,
+        ready: &mut Option<oneshot::Sender<Result<()>>>,
+    ) -> Ended {
+        self.generation += 1;
+        let generation = self.generation;
+        let (mut writer, reader) = socket.split();
+        {
+            // What waited for this connection goes first: calls, then queued
+            // sends. Under the lock, so no caller sends in between.
+            let mut link = self.shared.link.lock().await;
+            if let LinkState::Closed(_) = link.state {
+                return Ended::ByUser;
+            }
+            let backlog = self.shared.backlog(&link);
+            let queued = link.outbox.len();
+            for text in backlog {
+                if let Err(e) = writer.send(Message::Text(text)).await {
+                    return Ended::Dropped(format!("send failed: {e}"));
+                }
+            }
+            link.outbox.drain(..queued);
+            link.state = LinkState::Up { writer, generation };
+        }
+        let _ = self.status.send(ConnectionStatus::Connected);
+        if let Some(ready) = ready.take() {
+            let _ = ready.send(Ok(()));
+        }
+        self.emitter().emit(Event::WebSocketConnected {
+            object: self.object.clone(),
+            reconnects: generation - 1,
+        });
+        let ended = self.serve(reader, config, generation).await;
+        if !matches!(ended, Ended::ByUser) {
+            let mut link = self.shared.link.lock().await;
+            if matches!(link.state, LinkState::Up { generation: g, .. } if g == generation) {
+                link.state = LinkState::Down;
             }
         }
+        ended
     }
 
-    fn enqueue(&mut self, text: String) -> Result<()> {
-        let capacity = self.transport.config().send_queue_capacity;
-        if self.outbox.len() >= capacity {
-            return Err(Error::QueueFull { capacity });
-        }
-        self.outbox.push_back(text);
-        Ok(())
-    }
-
-    fn register(&mut self, id: String, text: String, reply: oneshot::Sender<Result<Value>>) {
-        self.pending.retain(|_, call| !call.reply.is_closed());
-        let capacity = self.transport.config().send_queue_capacity;
-        if self.pending.len() >= capacity {
-            let _ = reply.send(Err(Error::QueueFull { capacity }));
-            return;
-        }
-        self.pending.insert(id, PendingCall { text, reply });
-    }
-
-    /// Serves one connected period until it ends.
-    async fn connected(&mut self, mut socket: Socket, config: &crate::Config) -> Ended {
-        // What waited for this connection goes first: calls, then queued sends.
-        let mut backlog: Vec<String> = self.pending.values().map(|c| c.text.clone()).collect();
-        backlog.extend(self.outbox.iter().cloned());
-        let queued = self.outbox.len();
-        for text in backlog {
-            if let Err(e) = socket.send(Message::text(text)).await {
-                return Ended::Dropped(format!("send failed: {e}"));
-            }
-        }
-        self.outbox.drain(..queued);
-
+    /// Reads frames, answers calls, sends heartbeats, until the connection
+    /// ends.
+    async fn serve(
+        &mut self,
+        mut reader: Reader,
+        config: &crate::Config,
+        generation: u64,
+    ) -> Ended {
+        let mut broken = self.shared.broken.subscribe();
         let mut heartbeat = tokio::time::interval(config.heartbeat_interval);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         heartbeat.tick().await;
@@ -271,7 +252,7 @@ impl Actor {
         let mut last_heard = Instant::now();
         loop {
             tokio::select! {
-                frame = socket.next() => {
+                frame = reader.next() => {
                     last_heard = Instant::now();
                     match frame {
                         Some(Ok(Message::Text(text))) => {
@@ -288,33 +269,11 @@ impl Actor {
                         None => return Ended::Dropped("the server ended the stream".into()),
                     }
                 }
-                command = self.commands.recv() => match command {
-                    None => {
-                        close_gracefully(&mut socket).await;
-                        return Ended::ByUser;
-                    }
-                    Some(Command::Close { ack }) => {
-                        self.close_ack = Some(ack);
-                        close_gracefully(&mut socket).await;
-                        return Ended::ByUser;
-                    }
-                    Some(Command::Send { text, ack }) => {
-                        if let Err(e) = socket.send(Message::text(text.clone())).await {
-                            // Not known to have left: keep it for the next connection.
-                            let _ = ack.send(self.enqueue(text));
-                            return Ended::Dropped(format!("send failed: {e}"));
-                        }
-                        let _ = ack.send(Ok(()));
-                    }
-                    Some(Command::Call { id, text, reply }) => {
-                        self.register(id, text.clone(), reply);
-                        if let Err(e) = socket.send(Message::text(text)).await {
-                            return Ended::Dropped(format!("send failed: {e}"));
-                        }
-                    }
-                },
+                _ = link_broken(&mut broken, generation) => {
+                    return Ended::Dropped("send failed".into());
+                }
                 _ = close_requested(&mut self.closing) => {
-                    close_gracefully(&mut socket).await;
+                    self.close_gracefully(reader).await;
                     return Ended::ByUser;
                 }
                 _ = heartbeat.tick() => {
@@ -324,23 +283,51 @@ impl Actor {
                             dead_after.as_millis()
                         ));
                     }
-                    if let Err(e) = socket.send(Message::text("ping")).await {
-                        return Ended::Dropped(format!("heartbeat failed: {e}"));
+                    // A caller mid-write holds the link: skip this ping rather
+                    // than stop reading (the peer may be waiting for us to read).
+                    if let Ok(mut link) = self.shared.link.try_lock() {
+                        if let LinkState::Up { writer, .. } = &mut link.state {
+                            if let Err(e) = writer.send(Message::text("ping")).await {
+                                return Ended::Dropped(format!("heartbeat failed: {e}"));
+                            }
+                        }
                     }
                 }
             }
         }
     }
 
+    /// Takes the write half out of the link (so no caller writes again),
+    /// sends a 1000 close and waits briefly for the peer's reply.
+    async fn close_gracefully(&self, mut reader: Reader) {
+        let closed = Error::ConnectionClosed {
+            code: Some(1000),
+            reason: "the socket was closed".into(),
+        };
+        let state = {
+            let mut link = self.shared.link.lock().await;
+            std::mem::replace(&mut link.state, LinkState::Closed(closed))
+        };
+        let LinkState::Up { mut writer, .. } = state else {
+            return;
+        };
+        let frame = CloseFrame {
+            code: CloseCode::Normal,
+            reason: "client closed".into(),
+        };
+        let close = async {
+            writer.send(Message::Close(Some(frame))).await?;
+            while reader.next().await.is_some() {}
+            Ok::<(), tokio_tungstenite::tungstenite::Error>(())
+        };
+        let _ = tokio::time::timeout(CLOSE_GRACE, close).await;
+    }
+
     /// Routes one text frame: a response to its call, anything else to the
     /// stream (dropping replayed duplicates).
     async fn on_text(&mut self, text: &str) {
         match protocol::decode_frame(text) {
-            Ok(ServerFrame::Response { id, outcome }) => {
-                if let Some(call) = self.pending.remove(&id) {
-                    let _ = call.reply.send(outcome);
-                }
-            }
+            Ok(ServerFrame::Response { id, outcome }) => self.shared.answer(&id, outcome),
             Ok(ServerFrame::Message { kind, seq, value }) => {
                 if let Some(seq) = seq {
                     let snapshot = kind == "init" || kind == "resync";
@@ -375,18 +362,9 @@ async fn close_requested(closing: &mut watch::Receiver<bool>) {
     let _ = closing.wait_for(|closing| *closing).await;
 }
 
-/// Sends a 1000 close and waits briefly for the peer's reply.
-async fn close_gracefully(socket: &mut Socket) {
-    let frame = CloseFrame {
-        code: CloseCode::Normal,
-        reason: "client closed".into(),
-    };
-    let close = async {
-        socket.close(Some(frame)).await?;
-        while socket.next().await.is_some() {}
-        Ok::<(), tokio_tungstenite::tungstenite::Error>(())
-    };
-    let _ = tokio::time::timeout(CLOSE_GRACE, close).await;
+/// Resolves once a caller's write failed on connection `generation`.
+async fn link_broken(broken: &mut watch::Receiver<u64>, generation: u64) {
+    let _ = broken.wait_for(|g| *g == generation).await;
 }
 
 /// Whether a close from the server ends the socket for good: 1008 (policy,

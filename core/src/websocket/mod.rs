@@ -4,6 +4,7 @@
 
 mod actor;
 mod handshake;
+mod link;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -43,30 +44,11 @@ impl ConnectionStatus {
     }
 }
 
-/// What the handle asks of the connection task.
-#[derive(Debug)]
-enum Command {
-    /// Send one text frame; acknowledged once written or queued.
-    Send {
-        text: String,
-        ack: oneshot::Sender<Result<()>>,
-    },
-    /// Register a call and send its frame (again after every reconnect
-    /// until answered).
-    Call {
-        id: String,
-        text: String,
-        reply: oneshot::Sender<Result<Value>>,
-    },
-    /// Close with code 1000 and end the task.
-    Close { ack: oneshot::Sender<()> },
-}
-
 /// A WebSocket to one object. Dropping it closes the connection.
 #[derive(Debug)]
 pub struct WebSocket {
     object: String,
-    commands: mpsc::Sender<Command>,
+    shared: Arc<link::Shared>,
     status: watch::Receiver<ConnectionStatus>,
     closing: watch::Sender<bool>,
     messages: tokio::sync::Mutex<mpsc::Receiver<Value>>,
@@ -83,14 +65,14 @@ impl WebSocket {
         route: ObjectRoute,
     ) -> Result<Self> {
         let config = transport.config().clone();
-        let (commands_tx, commands_rx) = mpsc::channel(config.send_queue_capacity);
+        let shared = Arc::new(link::Shared::new(config.send_queue_capacity));
         let (inbox_tx, inbox_rx) = mpsc::channel(config.message_buffer);
         let (status_tx, status_rx) = watch::channel(ConnectionStatus::Connecting);
         let (closing_tx, closing_rx) = watch::channel(false);
         let (ready_tx, ready_rx) = oneshot::channel();
         let final_error = Arc::new(Mutex::new(None));
         let ends = actor::TaskEnds {
-            commands: commands_rx,
+            shared: shared.clone(),
             inbox: inbox_tx,
             status: status_tx,
             closing: closing_rx,
@@ -101,7 +83,7 @@ impl WebSocket {
         match ready_rx.await {
             Ok(Ok(())) => Ok(WebSocket {
                 object,
-                commands: commands_tx,
+                shared,
                 status: status_rx,
                 closing: closing_tx,
                 messages: tokio::sync::Mutex::new(inbox_rx),
@@ -157,9 +139,7 @@ impl WebSocket {
         let bytes = validate::body(message, InputField::Value, validate::MAX_BODY_BYTES)?;
         let text = String::from_utf8(bytes)
             .map_err(|e| Error::invalid(InputField::Value, e.to_string()))?;
-        let (ack, done) = oneshot::channel();
-        self.command(Command::Send { text, ack }).await?;
-        done.await.unwrap_or_else(|_| Err(self.closed_error()))
+        self.shared.send(text.into()).await
     }
 
     /// Calls a method over the socket and waits for its result, within the
@@ -195,16 +175,22 @@ impl WebSocket {
         let bytes = validate::body(&frame, InputField::Params, validate::MAX_BODY_BYTES)?;
         let text = String::from_utf8(bytes)
             .map_err(|e| Error::invalid(InputField::Params, e.to_string()))?;
-        let (reply, result) = oneshot::channel();
-        self.command(Command::Call { id, text, reply }).await?;
         let limit = options.timeout.unwrap_or(self.call_timeout);
-        match tokio::time::timeout(limit, result).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(_)) => Err(self.closed_error()),
-            Err(_) => Err(Error::Timeout(format!(
-                "no response to {method:?} within {} ms",
-                limit.as_millis()
-            ))),
+        // The write is inside the limit too: a stuck socket cannot hold a
+        // caller past it.
+        let call = async {
+            let response = self.shared.start_call(id.clone(), text.into()).await?;
+            response.await.unwrap_or_else(|_| Err(self.closed_error()))
+        };
+        match tokio::time::timeout(limit, call).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                self.shared.forget_call(&id);
+                Err(Error::Timeout(format!(
+                    "no response to {method:?} within {} ms",
+                    limit.as_millis()
+                )))
+            }
         }
     }
 
@@ -235,17 +221,9 @@ impl WebSocket {
     /// end. Pending calls fail with [`Error::ConnectionClosed`]. Idempotent.
     pub async fn close(&self) {
         self.closing.send_replace(true);
-        let (ack, done) = oneshot::channel();
-        if self.commands.send(Command::Close { ack }).await.is_ok() {
-            let _ = done.await;
-        }
-    }
-
-    async fn command(&self, command: Command) -> Result<()> {
-        self.commands
-            .send(command)
-            .await
-            .map_err(|_| self.closed_error())
+        let _ = self
+            .wait_for_status(Duration::MAX, |s| s == ConnectionStatus::Closed)
+            .await;
     }
 
     /// The error that ended the socket, the first time it is asked for.
