@@ -6,6 +6,7 @@
 //! Python users import `cloudflare_durable`, never this module directly.
 
 mod client;
+mod completions;
 mod convert;
 mod errors;
 mod runtime;
@@ -22,7 +23,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(error_kinds, m)?)?;
     m.add_function(wrap_pyfunction!(runtime_pid, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::shutdown, m)?)?;
-    m.add_function(wrap_pyfunction!(runtime::_complete, m)?)?;
+    m.add_class::<completions::LoopCompletions>()?;
     m.add_class::<runtime::Canceller>()?;
     m.add("CORE_VERSION", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -227,25 +227,11 @@ impl Canceller {
     }
 }
 
-/// Sets an asyncio future's outcome unless it was cancelled meanwhile (run
-/// on the loop's thread by `call_soon_threadsafe`).
-#[pyfunction]
-pub fn _complete(future: &Bound<'_, PyAny>, ok: bool, value: &Bound<'_, PyAny>) -> PyResult<()> {
-    if future.call_method0("done")?.is_truthy()? {
-        return Ok(());
-    }
-    if ok {
-        future.call_method1("set_result", (value,))?;
-    } else {
-        future.call_method1("set_exception", (value,))?;
-    }
-    Ok(())
-}
-
 /// Wraps a Rust future into an asyncio future of the running loop. The
-/// result is handed to the loop with `call_soon_threadsafe` from a tokio
-/// thread through [`attach_from_rust`] (skipped once the interpreter is
-/// shutting down); cancelling the asyncio future aborts the Rust task.
+/// outcome goes back through the loop's completion queue
+/// ([`crate::completions`]): no Rust thread takes the GIL, and the result is
+/// converted to Python on the loop's thread. Cancelling the asyncio future
+/// aborts the Rust task.
 pub fn future_into_py<'py, F, T, E>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
@@ -253,27 +239,23 @@ where
     E: Into<Failure> + Send + 'static,
 {
     let runtime = get_py()?;
-    let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
-    let future = event_loop.call_method0("create_future")?;
-    let complete = wrap_pyfunction!(_complete, py)?.into_any().unbind();
-    let target = future.clone().unbind();
-    let event_loop = event_loop.unbind();
+    let (future, completer) = crate::completions::new_future(py)?;
     let task = runtime.spawn(async move {
         let result = fut.await;
-        attach_from_rust(move |py| {
+        completer.complete(Box::new(move |py| {
             let converted = match result {
                 Ok(v) => v.into_py_any(py).map_err(Failure::Py),
                 Err(e) => Err(e.into()),
             };
-            let (ok, value) = match converted {
+            match converted {
                 Ok(value) => (true, value),
                 Err(error) => (false, error.into_pyerr(py).into_value(py).into_any()),
-            };
-            // A closed loop raises RuntimeError: nobody is waiting any more.
-            let _ =
-                event_loop.call_method1(py, "call_soon_threadsafe", (complete, target, ok, value));
-        });
+            }
+        }));
     });
-    future.call_method1("add_done_callback", (Canceller(task.abort_handle()),))?;
+    future.call_method1(
+        pyo3::intern!(py, "add_done_callback"),
+        (Canceller(task.abort_handle()),),
+    )?;
     Ok(future)
 }

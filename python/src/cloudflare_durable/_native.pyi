@@ -10,7 +10,7 @@ __all__ = [
     "runtime_pid",
     "shutdown",
     "Canceller",
-    "_complete",
+    "LoopCompletions",
     "CORE_VERSION",
 ]
 
@@ -20,7 +20,10 @@ def error_kinds() -> List[str]: ...
 def runtime_pid() -> Optional[int]: ...
 def to_json_value(value: Any, name: str = "value") -> Any: ...
 def shutdown() -> None: ...
-def _complete(future: Any, ok: bool, value: Any) -> None: ...
+
+@final
+class LoopCompletions:
+    def drain(self) -> None: ...
 
 @final
 class Canceller:
