@@ -134,12 +134,7 @@ impl Client {
         path: String,
         read: impl FnOnce(Map<String, Value>) -> Result<T>,
     ) -> Result<T> {
-        let base = self
-            .config()
-            .api_base_url
-            .as_str()
-            .trim_end_matches('/')
-            .to_owned();
+        let base = self.config().api_base_url.clone();
         let mut request = self.request_labelled(operation, "management".into(), Method::GET, path);
         request.base_url = Some(base);
         self.execute_object(request, |reply| {

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
+use url::Url;
 
 use crate::backoff::Backoff;
 use crate::config::Config;
@@ -47,7 +48,7 @@ pub(crate) struct Request {
     /// when they cannot have reached the worker.
     pub repeatable: bool,
     /// Another base URL than the worker's (the management API's).
-    pub base_url: Option<String>,
+    pub base_url: Option<Url>,
 }
 
 /// The HTTP side of a client: a pooled reqwest client and the configuration.
@@ -156,11 +157,8 @@ impl Transport {
     }
 
     async fn attempt(&self, request: &Request) -> Result<Bytes, Failure> {
-        let base = match &request.base_url {
-            Some(base) => base.as_str(),
-            None => self.config.worker_url.as_str().trim_end_matches('/'),
-        };
-        let url = format!("{base}{}", request.path);
+        let base = request.base_url.as_ref().unwrap_or(&self.config.worker_url);
+        let url = request_url(base, &request.path);
         let mut builder = self
             .http
             .request(request.http_method.clone(), url)
@@ -267,4 +265,43 @@ fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     let text = headers.get(RETRY_AFTER)?.to_str().ok()?;
     let seconds: f64 = text.trim().parse().ok()?;
     (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+}
+
+/// `base` with `path_and_query` (already percent-encoded) appended to its
+/// path. Built from the parsed base rather than parsed from a string again,
+/// so the host is not re-validated on every request.
+fn request_url(base: &Url, path_and_query: &str) -> Url {
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (path_and_query, None),
+    };
+    let mut url = base.clone();
+    let mut joined = String::with_capacity(base.path().len() + path.len());
+    joined.push_str(base.path().trim_end_matches('/'));
+    joined.push_str(path);
+    url.set_path(&joined);
+    url.set_query(query);
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_url_appends_the_encoded_path_and_query_as_given() {
+        let base = Url::parse("https://w.example.com/prefix/").unwrap();
+        let url = request_url(
+            &base,
+            "/object/a%2Fb%20c%25d%C3%A9/state?prefix=x%26y&limit=2",
+        );
+        assert_eq!(
+            url.as_str(),
+            "https://w.example.com/prefix/object/a%2Fb%20c%25d%C3%A9/state?prefix=x%26y&limit=2"
+        );
+        let base = Url::parse("http://127.0.0.1:8787").unwrap();
+        let url = request_url(&base, "/object/x/method/echo");
+        assert_eq!(url.as_str(), "http://127.0.0.1:8787/object/x/method/echo");
+        assert_eq!(url.query(), None);
+    }
 }
