@@ -1,5 +1,7 @@
 package com.cloudflare.durable
 
+import com.sun.jna.CallbackThreadInitializer
+import com.sun.jna.Native
 import kotlin.time.Duration
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.flow
@@ -11,6 +13,26 @@ import kotlinx.serialization.json.JsonObject
 // The idiomatic Kotlin API. Everything here only converts types and hands work
 // to the generated uniffi layer (src/generated/kotlin), which calls the Rust
 // core: no protocol logic lives in Kotlin.
+
+/**
+ * Keeps the core's tokio threads attached to the JVM between callbacks. Every uniffi async call
+ * completes through [uniffiRustFutureContinuationCallbackImpl], invoked from a tokio worker
+ * thread; by default JNA attaches that native thread to the JVM for the callback and detaches it
+ * afterwards, creating a new `java.lang.Thread` each time, which cost more CPU than the whole
+ * call. Attached once (as daemon threads, so they never keep the JVM alive), they are detached by
+ * JNA when they end. Runs once, before the first client exists.
+ */
+internal object NativeThreads {
+    init {
+        Native.setCallbackThreadInitializer(
+            uniffiRustFutureContinuationCallbackImpl,
+            CallbackThreadInitializer(true, false, "cloudflare-durable-tokio"),
+        )
+    }
+
+    /** Forces [init] to have run. */
+    fun ensure() = Unit
+}
 
 /** An empty JSON object, the default method parameters. */
 val EmptyParams: JsonObject = JsonObject(emptyMap())
@@ -132,6 +154,10 @@ data class SqlResult(val columns: List<String>, val rows: List<List<JsonElement>
  * client; an unclosed client is freed when garbage-collected.
  */
 class DurableClient private constructor(private val ffi: FfiClient, private val owner: Boolean) : AutoCloseable {
+    init {
+        NativeThreads.ensure()
+    }
+
     /** A client with [options]; `InvalidInput` (field `config`) for a bad setting. */
     constructor(options: ClientOptions) : this(FfiClient(options), true)
 
