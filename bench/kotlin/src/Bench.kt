@@ -200,59 +200,73 @@ fun wsSeq(who: String) = runBlocking(Dispatchers.Default) {
     jdk?.abort()
 }
 
+/**
+ * Unmeasured warm-up bursts (each [burst] prints READY, on which bench.py fires one, and waits
+ * for all of it) for at least BENCH_WARMUP seconds (3 s for the JVM), then waits (at most 3 s)
+ * until the JIT compilers are idle. With a single 2,000-message warm-up burst the measured burst
+ * was about 65% C1/C2 compiler-thread CPU (perf, by thread), for both JVM contenders.
+ */
+suspend fun warmBursts(burst: suspend () -> Unit) {
+    val until = now() + (WARMUP * 1e9).toLong()
+    do burst() while (now() < until)
+    val jit = ManagementFactory.getCompilationMXBean()
+    val end = now() + 3_000_000_000L
+    var last = jit.totalCompilationTime
+    while (now() < end) {
+        delay(200)
+        val t = jit.totalCompilationTime
+        if (t == last) break
+        last = t
+    }
+}
+
 fun wsBurst(who: String, count: Int) = runBlocking(Dispatchers.Default) {
     val name = "$PREFIX-burst"
+    // Every burst, warm-up or measured, goes through the same code (one receiving lambda), so
+    // that the measured one runs the code the warm-up compiled.
     var received = 0
     var first = 0L
-    val done = CompletableDeferred<Unit>()
-    var c0 = 0.0
-    var ready = 0L
+    var done = CompletableDeferred<Unit>()
+    val onBench = {
+        if (received == 0) first = now()
+        if (++received == count) done.complete(Unit)
+    }
+    var closeAll: suspend () -> Unit
+    var burst: suspend () -> Unit
     if (who == "uniffi") {
         val client = uniffiClient(1)
         val socket = client.websocket(name)
         val messages = socket.messages(256)
         messages.first { it.jsonObject["type"]?.jsonPrimitive?.content == "init" }
-        // One unmeasured burst first, for the JIT.
-        println("READY"); System.out.flush()
-        var warm = 0
-        messages.first { if (it.jsonObject["type"]?.jsonPrimitive?.content == "bench") warm++; warm >= count }
-        c0 = cpu(); ready = now()
-        println("READY"); System.out.flush()
-        messages.first {
-            if (it.jsonObject["type"]?.jsonPrimitive?.content == "bench") {
-                if (received == 0) first = now()
-                received++
-            }
-            received >= count
+        burst = {
+            messages.first { if (it.jsonObject["type"]?.jsonPrimitive?.content == "bench") onBench(); received >= count }
         }
-        socket.closeGracefully(); client.close()
+        closeAll = { socket.closeGracefully(); client.close() }
     } else {
         val initSeen = CompletableDeferred<Unit>()
-        val warmDone = CompletableDeferred<Unit>()
-        var warm = 0
+        // The listener runs on the JDK's own threads, one message at a time.
         val ws = jdkSocket(name) { text ->
             when (type(text)) {
                 "init" -> initSeen.complete(Unit)
-                "bench" -> if (warm < count) {
-                    if (++warm >= count) warmDone.complete(Unit)
-                } else {
-                    if (received == 0) first = now()
-                    received++
-                    if (received >= count) done.complete(Unit)
-                }
+                "bench" -> onBench()
             }
         }
         initSeen.await()
-        // One unmeasured burst first, for the JIT.
-        println("READY"); System.out.flush()
-        warmDone.await()
-        c0 = cpu(); ready = now()
-        println("READY"); System.out.flush()
-        done.await()
-        ws.abort()
+        burst = { done.await() }
+        closeAll = { ws.abort() }
     }
+    val one: suspend () -> Unit = {
+        received = 0; first = 0L; done = CompletableDeferred()
+        println("READY"); System.out.flush()
+        burst()
+    }
+    // Unmeasured bursts first, for the JIT (see warmBursts).
+    warmBursts(one)
+    val c0 = cpu(); val ready = now()
+    one()
     val c = cpu() - c0
     val end = now()
+    closeAll()
     val span = (end - (if (first > 0) first else ready)) / 1e9
     emit(mapOf("ops" to received, "errors" to 0, "wall_s" to (end - ready) / 1e9, "cpu_s" to c,
         "ops_per_s" to received / span, "cpu_us_per_op" to c * 1e6 / received, "first_to_last_s" to span))
