@@ -104,7 +104,9 @@ impl Actor {
         let final_error = loop {
             let url = handshake::socket_url(&config, &self.route, self.last_seq);
             let opened = tokio::select! {
-                opened = handshake::open(&config, &url) => opened,
+                // Boxed: the handshake's large state lives only while it runs,
+                // not in every idle socket's task.
+                opened = Box::pin(handshake::open(&config, &url)) => opened,
                 _ = close_requested(&mut self.closing) => break None,
             };
             match opened {
