@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use crate::client::{call_options, seconds};
 use crate::convert::{to_json, Json, JsonBatch};
 use crate::errors::{self, to_py};
-use crate::runtime::{block_on, future_into_py};
+use crate::runtime::{block_on, block_on_here, future_into_py};
 
 /// One live WebSocket. Safe to share between threads; one reader at a time.
 #[pyclass(module = "cloudflare_durable._native", frozen)]
@@ -54,7 +54,7 @@ impl NativeWebSocket {
     fn send(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<()> {
         let socket = self.socket()?;
         let message = to_json(message, "message")?;
-        block_on(py, async move { socket.send(&message).await })?.map_err(to_py)
+        block_on_here(py, async move { socket.send(&message).await })?.map_err(to_py)
     }
 
     /// Awaitable form of `send`.
@@ -81,7 +81,7 @@ impl NativeWebSocket {
         let socket = self.socket()?;
         let params = to_json(params, "params")?;
         let options = call_options(idempotency_key, timeout)?;
-        block_on(py, async move {
+        block_on_here(py, async move {
             socket.call_with(&method, &params, options).await
         })?
         .map(Json)
@@ -119,7 +119,7 @@ impl NativeWebSocket {
     ) -> PyResult<Option<JsonBatch>> {
         let socket = self.socket()?;
         let limit = timeout.map(|t| seconds("timeout", t)).transpose()?;
-        let outcome = block_on(py, async move {
+        let outcome = block_on_here(py, async move {
             match limit {
                 Some(limit) => tokio::time::timeout(limit, socket.next_batch(max))
                     .await
