@@ -44,7 +44,7 @@ HTTP, WS_SEQ, WS_BURST, SOCK, PROBE = "http", "ws_seq", "ws_burst", "sockets", "
 ALL = {HTTP, WS_SEQ, WS_BURST, SOCK}
 CONTENDERS: List[Dict[str, Any]] = [
     dict(name="rust-raw", lang="Rust", role="floor", cmd=[RUST, "raw"], cases=ALL,
-         what="reqwest 0.13 / tokio-tungstenite 0.30 loop"),
+         what="reqwest 0.13 / tokio-tungstenite 0.30 loop (8 KiB WebSocket read buffer, as the core)"),
     dict(name="rust-core", lang="Rust", role="core", cmd=[RUST, "core"], cases=ALL,
          what="cloudflare-durable crate"),
     dict(name="py-async", lang="Python", role="binding", cmd=[PY, os.path.join(BENCH, "python", "contenders.py"), "py-async"],

@@ -238,14 +238,16 @@ type RawSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn raw_connect(env: &Env, object: &str) -> Result<RawSocket, BoxError> {
-    // tungstenite's defaults unless BENCH_WS_READ_BUFFER (bytes) is set, to
-    // measure what a smaller read buffer changes; Nagle off, as the core does.
+    // The same 8 KiB read buffer as the core, so that the floor is the same
+    // socket without the client around it (tungstenite's default, 128 KiB,
+    // zero-filled before every read, costs CPU per read and ~125 KiB per
+    // idle socket). BENCH_WS_READ_BUFFER (bytes) overrides it; "default"
+    // keeps tungstenite's. Nagle off, as the core does.
     let mut config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default();
-    if let Some(size) = std::env::var("BENCH_WS_READ_BUFFER")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        config = config.read_buffer_size(size);
+    match std::env::var("BENCH_WS_READ_BUFFER").ok().as_deref() {
+        Some("default") => {}
+        Some(size) => config = config.read_buffer_size(size.parse()?),
+        None => config = config.read_buffer_size(8 * 1024),
     }
     let (socket, _) =
         tokio_tungstenite::connect_async_with_config(env.ws_url(object), Some(config), true)
