@@ -2,7 +2,6 @@
 //! sent, and their encoding as URL path segments.
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use serde_json::Value;
 
 use crate::error::{Error, InputField, Result};
 
@@ -104,7 +103,7 @@ pub fn hint<'a>(what: &str, value: &'a str) -> Result<&'a str> {
 }
 
 /// Serializes a JSON body and checks it against the worker's size limit.
-pub fn body(value: &Value, field: InputField, limit: usize) -> Result<Vec<u8>> {
+pub fn body(value: &impl serde::Serialize, field: InputField, limit: usize) -> Result<Vec<u8>> {
     let bytes = serde_json::to_vec(value)
         .map_err(|e| Error::invalid(field, format!("cannot be encoded as JSON: {e}")))?;
     if bytes.len() > limit {
@@ -148,6 +147,7 @@ fn text_segment(text: &str, field: InputField, what: &str, limit: usize) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn path_like_names_stay_one_segment() {

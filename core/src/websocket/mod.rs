@@ -9,7 +9,7 @@ mod link;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::client::CallOptions;
@@ -136,9 +136,7 @@ impl WebSocket {
     /// Sends a JSON message. Returns once it is written to the socket, or
     /// queued while reconnecting; [`Error::QueueFull`] when the queue is full.
     pub async fn send(&self, message: &Value) -> Result<()> {
-        let bytes = validate::body(message, InputField::Value, validate::MAX_BODY_BYTES)?;
-        let text = String::from_utf8(bytes)
-            .map_err(|e| Error::invalid(InputField::Value, e.to_string()))?;
+        let text = encode_frame(message, InputField::Value)?;
         self.shared.send(text.into()).await
     }
 
@@ -165,16 +163,14 @@ impl WebSocket {
             .next_call_id
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             .to_string();
-        let frame = json!({
-            "type": "method",
-            "id": id,
-            "method": method,
-            "params": params,
-            "idempotency_key": key,
-        });
-        let bytes = validate::body(&frame, InputField::Params, validate::MAX_BODY_BYTES)?;
-        let text = String::from_utf8(bytes)
-            .map_err(|e| Error::invalid(InputField::Params, e.to_string()))?;
+        let frame = MethodFrame {
+            kind: "method",
+            id: &id,
+            method,
+            params,
+            idempotency_key: &key,
+        };
+        let text = encode_frame(&frame, InputField::Params)?;
         let limit = options.timeout.unwrap_or(self.call_timeout);
         // The write is inside the limit too: a stuck socket cannot hold a
         // caller past it.
@@ -247,4 +243,22 @@ impl WebSocket {
             reason: "the socket is closed".into(),
         })
     }
+}
+
+/// A method call as the protocol frames it, borrowing the caller's
+/// parameters (no copy of them is made to encode it).
+#[derive(serde::Serialize)]
+struct MethodFrame<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: &'a str,
+    method: &'a str,
+    params: &'a Value,
+    idempotency_key: &'a str,
+}
+
+/// One text frame's JSON, within the protocol's size limit.
+fn encode_frame(frame: &impl serde::Serialize, field: InputField) -> Result<String> {
+    let bytes = validate::body(frame, field, validate::MAX_BODY_BYTES)?;
+    String::from_utf8(bytes).map_err(|e| Error::invalid(field, e.to_string()))
 }
