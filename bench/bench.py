@@ -34,6 +34,7 @@ SOCKETS = int(os.environ.get("BENCH_SOCKETS", "5000"))
 PROBE_CALLS = int(os.environ.get("BENCH_PROBE_CALLS", "1000"))
 CASE_TIMEOUT = float(os.environ.get("BENCH_CASE_TIMEOUT", "120"))
 ONLY = [c for c in os.environ.get("BENCH_ONLY", "").split(",") if c]
+ROUNDS = max(1, int(os.environ.get("BENCH_ROUNDS", "3")))
 RUN_ID = str(int(time.time()))
 
 PY = os.path.join(BENCH, ".venv", "bin", "python")
@@ -42,6 +43,7 @@ RUST = os.path.join(ROOT, "target", "release", "cfd-bench")
 # name: (language, role, command prefix, cases it has)
 HTTP, WS_SEQ, WS_BURST, SOCK, PROBE = "http", "ws_seq", "ws_burst", "sockets", "probe"
 ALL = {HTTP, WS_SEQ, WS_BURST, SOCK}
+TIMED = {HTTP, WS_SEQ, WS_BURST}  # run BENCH_ROUNDS times; the median round is reported
 CONTENDERS: List[Dict[str, Any]] = [
     dict(name="rust-raw", lang="Rust", role="floor", cmd=[RUST, "raw"], cases=ALL,
          what="reqwest 0.13 / tokio-tungstenite 0.30 loop (8 KiB WebSocket read buffer, as the core)"),
@@ -177,6 +179,20 @@ def run_case(c: Dict[str, Any], url: str, case: List[str], prefix: str) -> Dict[
     return result
 
 
+def median_round(rounds: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """The round with the median client CPU per operation (the lower middle
+    one for an even count), carrying every round's figure; a failed round
+    counts only when no round succeeded."""
+    done = [r for r in rounds if "not_run" not in r]
+    if not done:
+        return rounds[-1]
+    ranked = sorted(done, key=lambda r: r.get("cpu_us_per_op", 0.0))
+    chosen = dict(ranked[(len(ranked) - 1) // 2])
+    chosen["rounds_cpu_us_per_op"] = [round(r.get("cpu_us_per_op", 0.0), 1) for r in done]
+    chosen["rounds_failed"] = len(rounds) - len(done)
+    return chosen
+
+
 def availability(c: Dict[str, Any]) -> Optional[str]:
     """None when the contender can run, else the reason it cannot."""
     exe = c["cmd"][0]
@@ -243,29 +259,34 @@ def main() -> None:
         for case in cases:
             key = " ".join(case)
             results[key] = {}
-            for c in contenders:
-                if case[0] not in c["cases"]:
-                    continue
-                name = c["name"]
-                if reasons[name]:
-                    results[key][name] = {"not_run": reasons[name]}
-                    continue
-                prefix = f"{name}-{case[0]}-{RUN_ID}"
-                r = run_case(c, url, case, prefix)
-                if r.get("na"):
-                    continue
-                results[key][name] = r
-                log(f"{key:22} {name:14} " + (
-                    f"not run: {r['not_run']}" if "not_run" in r else
-                    f"{r.get('ops_per_s', 0):9.0f}/s cpu {r.get('cpu_us_per_op', 0):7.1f} us/op"
-                    + (f" p50 {r['p50_us']/1000:.2f} ms p99 {r['p99_us']/1000:.2f} ms" if 'p50_us' in r else "")
-                    + (f" {r['bytes_per_socket']/1024:.1f} KiB/socket open {r['open_s']:.2f} s" if 'bytes_per_socket' in r else "")
-                    + (f" probe p99 {r['probe_p99_us']:.0f} us max {r['probe_max_us']:.0f} us" if 'probe_p99_us' in r else "")))
+            rounds: Dict[str, List[Dict[str, Any]]] = {}
+            # Timed cases go round the contenders ROUNDS times, so that each
+            # contender samples the machine at several moments.
+            for round_no in range(ROUNDS if case[0] in TIMED else 1):
+                for c in contenders:
+                    if case[0] not in c["cases"]:
+                        continue
+                    name = c["name"]
+                    if reasons[name]:
+                        results[key][name] = {"not_run": reasons[name]}
+                        continue
+                    prefix = f"{name}-{case[0]}-{RUN_ID}-{round_no}"
+                    r = run_case(c, url, case, prefix)
+                    if r.get("na"):
+                        continue
+                    rounds.setdefault(name, []).append(r)
+                    results[key][name] = median_round(rounds[name])
+                    log(f"{key:22} {name:14} " + (
+                        f"not run: {r['not_run']}" if "not_run" in r else
+                        f"{r.get('ops_per_s', 0):9.0f}/s cpu {r.get('cpu_us_per_op', 0):7.1f} us/op"
+                        + (f" p50 {r['p50_us']/1000:.2f} ms p99 {r['p99_us']/1000:.2f} ms" if 'p50_us' in r else "")
+                        + (f" {r['bytes_per_socket']/1024:.1f} KiB/socket open {r['open_s']:.2f} s" if 'bytes_per_socket' in r else "")
+                        + (f" probe p99 {r['probe_p99_us']:.0f} us max {r['probe_max_us']:.0f} us" if 'probe_p99_us' in r else "")))
     shutil.rmtree(state, ignore_errors=True)
     info["load_after"] = os.getloadavg()
     info["duration_s"] = round(time.time() - started, 1)
     info["settings"] = {"seconds": SECONDS, "warmup": WARMUP, "jvm_warmup": JVM_WARMUP, "concurrency": CONCURRENCY,
-                        "burst": BURST, "sockets": SOCKETS, "probe_calls": PROBE_CALLS}
+                        "burst": BURST, "sockets": SOCKETS, "probe_calls": PROBE_CALLS, "rounds": ROUNDS}
     info["date"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     out = {"machine": info, "contenders": [{k: v for k, v in c.items() if k in ("name", "lang", "role", "what")}
                                            for c in contenders], "results": results}

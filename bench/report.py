@@ -138,7 +138,12 @@ def workload_table(case: str, rows: Dict[str, Dict[str, Any]], who: Dict[str, Di
             continue
         ratio = f"{r['cpu_us_per_op'] / floor['cpu_us_per_op']:.2f}" if floor and floor["cpu_us_per_op"] else "–"
         lats = "" if burst else f" {r['p50_us'] / 1000:.2f} | {r['p99_us'] / 1000:.2f} |"
-        out.append(f"| {name} | {role} | {r['ops_per_s']:,.0f} |{lats} {r['cpu_us_per_op']:.1f} | {ratio} | {r.get('note', '')} |")
+        note = r.get('note', '')
+        if len(r.get('rounds_cpu_us_per_op', [])) > 1:
+            note = (f"rounds: {' / '.join(f'{v:.1f}' for v in r['rounds_cpu_us_per_op'])} µs"
+                    + (f", {r['rounds_failed']} failed" if r.get('rounds_failed') else "")
+                    + (f"; {note}" if note else ""))
+        out.append(f"| {name} | {role} | {r['ops_per_s']:,.0f} |{lats} {r['cpu_us_per_op']:.1f} | {ratio} | {note} |")
     return out
 
 
@@ -156,6 +161,9 @@ def write(data: Dict[str, Any], results_dir: str) -> None:
     md.append(f"Command: `make bench` (= `bash bench/run.sh`). Settings: {s['seconds']} s measured per case after "
               f"{s['warmup']} s warm-up ({s.get('jvm_warmup', s['warmup'])} s for the JVM), concurrency {', '.join(map(str, s['concurrency']))}, burst of "
               f"{s['burst']:,} broadcasts, {s['sockets']:,} idle sockets, {s['probe_calls']:,} calls in flight for the probe. "
+              + (f"Each HTTP and WebSocket-message case goes round all its contenders {s['rounds']} times; the "
+                 "figures are each contender's median round by CPU per operation (the note lists every "
+                 "round's CPU). " if s.get('rounds', 1) > 1 else "") +
               "One local worker (workerd, test hooks on) serves every contender, each in its own process, one "
               "after the other. Client CPU is user + system time of the contender's process over the measured "
               "phase only (see bench/README.md for how each language reads it). The server is the bottleneck "
