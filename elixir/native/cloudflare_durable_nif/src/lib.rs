@@ -13,6 +13,7 @@ mod errors;
 mod surface;
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -22,6 +23,7 @@ use cloudflare_durable::{
     CallOptions, Client, Config, ConnectionStatus, Error, Event, EventHook, InputField, ObjectRef,
     WebSocket,
 };
+use futures_util::FutureExt;
 use rustler::{Atom, Encoder, Env, LocalPid, NifResult, OwnedEnv, ResourceArc, Term};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
@@ -161,9 +163,7 @@ where
     let mut owned = OwnedEnv::new();
     let saved = owned.save(reference);
     runtime().spawn(async move {
-        // The work runs in its own task so that a panic becomes an error
-        // reply instead of a caller left waiting.
-        let inner = runtime().spawn(async move {
+        let work = async move {
             match deadline {
                 Some(limit) => tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
                     Err(Failure::from(Error::Timeout(format!(
@@ -173,14 +173,27 @@ where
                 }),
                 None => work.await,
             }
-        });
-        let outcome = match inner.await {
+        };
+        // A panic becomes an error reply instead of a caller left waiting.
+        let outcome = match AssertUnwindSafe(work).catch_unwind().await {
             Ok(outcome) => outcome,
-            Err(e) => Err(Failure::internal(format!("the operation failed: {e}"))),
+            Err(panic) => Err(Failure::internal(format!(
+                "the operation failed: {}",
+                panic_message(panic.as_ref())
+            ))),
         };
         let _ = owned.send_and_clear(&pid, |env| (saved.load(env), encode_outcome(env, outcome)));
     });
     reference.encode(env)
+}
+
+/// The message a panic carried, if it was a string.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic in the native code")
 }
 
 /// The tail of every client NIF: checks `timeout` (after the other
