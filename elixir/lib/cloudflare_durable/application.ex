@@ -5,7 +5,10 @@ defmodule CloudflareDurable.Application do
   @impl Application
   @spec start(Application.start_type(), term()) :: {:ok, pid()} | {:error, term()}
   def start(_type, _args) do
+    :ok = CloudflareDurable.Telemetry.init()
+
     children = [
+      CloudflareDurable.ClientCache,
       CloudflareDurable.Events,
       CloudflareDurable.WebSocket.Supervisor
     ]

@@ -115,18 +115,5 @@ defmodule CloudflareDurable.Config do
     end
   end
 
-  defp cached(options) do
-    key = {__MODULE__, options}
-
-    case :persistent_term.get(key, nil) do
-      nil ->
-        with {:ok, client} <- Native.new_client(options) do
-          :persistent_term.put(key, client)
-          {:ok, client}
-        end
-
-      client ->
-        {:ok, client}
-    end
-  end
+  defp cached(options), do: CloudflareDurable.ClientCache.get(options)
 end

@@ -41,16 +41,26 @@ defmodule CloudflareDurable.Telemetry do
     :ok
   end
 
-  # A code-server lookup on every event cost ~2.5 ms of BEAM CPU per call
-  # (bench/results/FINDINGS.md): look once, remember the answer.
+  @doc """
+  Looks `:telemetry` up once, when the application starts, and remembers the
+  answer. Idempotent.
+  """
+  @spec init() :: :ok
+  def init do
+    available = Code.ensure_loaded?(:telemetry) and function_exported?(:telemetry, :execute, 3)
+    :persistent_term.put({__MODULE__, :available}, available)
+  end
+
+  # Looking :telemetry up in the code server on every event cost ~2.5 ms of
+  # BEAM CPU per call, and a first lookup from 1,000 processes at once kept
+  # the schedulers busy for seconds (bench/results/FINDINGS.md): the answer
+  # is found once by init/0, at application start.
   defp available? do
     case :persistent_term.get({__MODULE__, :available}, :unknown) do
       :unknown ->
-        available =
-          Code.ensure_loaded?(:telemetry) and function_exported?(:telemetry, :execute, 3)
-
-        :persistent_term.put({__MODULE__, :available}, available)
-        available
+        # Only if the application was not started (the module used alone).
+        init()
+        :persistent_term.get({__MODULE__, :available})
 
       available ->
         available
