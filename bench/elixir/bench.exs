@@ -303,6 +303,10 @@ defmodule Bench do
     t0 = start + round(@warmup * 1.0e6)
     t1 = t0 + round(@seconds * 1.0e6)
     parent = self()
+    # The VM's own report of a process or port (a NIF call included) that
+    # ran 1 ms or more without being scheduled out: a blocked scheduler.
+    monitor = spawn_link(fn -> long_schedules(t0, t1, 0, 0) end)
+    :erlang.system_monitor(monitor, [{:long_schedule, 1}])
 
     for j <- 0..(inflight - 1) do
       spawn_link(fn ->
@@ -331,14 +335,41 @@ defmodule Bench do
         {:probe, d} -> {Enum.sort(Enum.map(d, &elem(&1, 0))), Enum.sort(Enum.map(d, &elem(&1, 1)))}
       end
 
+    :erlang.system_monitor(:undefined)
+    send(monitor, {:report, self()})
+
+    {long_count, long_max_ms} =
+      receive do
+        {:long_schedules, count, max} -> {count, max}
+      end
+
     report(length(lat), errors, (w1 - w0) / 1.0e6, c1 - c0, lat, %{
       probe_samples: length(delays),
       probe_p50_us: pct(delays, 0.5),
       probe_p99_us: pct(delays, 0.99),
       probe_max_us: List.last(delays) || 0,
       timer_late_p50_us: pct(late, 0.5),
-      timer_late_p99_us: pct(late, 0.99)
+      timer_late_p99_us: pct(late, 0.99),
+      long_schedules: long_count,
+      long_schedule_max_ms: long_max_ms
     })
+  end
+
+  # Counts the VM's long_schedule reports inside the window.
+  defp long_schedules(t0, t1, count, max) do
+    receive do
+      {:monitor, _who, :long_schedule, info} ->
+        t = now()
+
+        if t >= t0 and t <= t1 do
+          long_schedules(t0, t1, count + 1, Kernel.max(max, info[:timeout] || 0))
+        else
+          long_schedules(t0, t1, count, max)
+        end
+
+      {:report, to} ->
+        send(to, {:long_schedules, count, max})
+    end
   end
 
   # Scheduling delay: how long a runnable process waits to run again after
