@@ -120,35 +120,12 @@ async fn exactly_once_under_kills_and_dropped_replies() {
     // A call that exhausted its retries may or may not have run: resolve it
     // by repeating it with the same key, which runs it at most once.
     let failed_first = unresolved.len();
-    for key in unresolved {
-        let options = CallOptions {
-            idempotency_key: Some(key.clone()),
-            timeout: None,
-        };
-        client
-            .call_method_with(&object, "increment", &json!({"increment": 1}), options)
-            .await
-            .unwrap();
-        successes.fetch_add(1, Ordering::SeqCst);
-        keys.push(key);
-    }
+    resolve_over_http(&client, &object, &unresolved).await;
+    successes.fetch_add(failed_first as u64, Ordering::SeqCst);
+    keys.extend(unresolved);
 
     let successes = successes.load(Ordering::SeqCst);
-    let final_value = client
-        .call_method(&object, "get_value", &json!({}))
-        .await
-        .unwrap()["value"]
-        .as_u64()
-        .unwrap();
-    let counts = client
-        .call_method(&object, "test_count", &json!({}))
-        .await
-        .unwrap();
-    let counts = counts["counts"].as_object().unwrap();
-    let duplicates = keys
-        .iter()
-        .filter(|k| counts.get(k.as_str()).and_then(Value::as_u64).unwrap_or(0) > 1)
-        .count();
+    let (final_value, duplicates) = final_value_and_duplicates(&client, &object, &keys).await;
     let unique_keys: HashSet<_> = keys.iter().collect();
 
     // The subscriber catches up to the final value, in order.
@@ -252,32 +229,9 @@ async fn socket_calls_exactly_once_under_kills_and_cut_connections() {
     let answered = keys.len();
     // A call that timed out may or may not have run: repeating its key over
     // HTTP runs it at most once.
-    for key in &unresolved {
-        let options = CallOptions {
-            idempotency_key: Some(key.clone()),
-            timeout: None,
-        };
-        client
-            .call_method_with(&object, "increment", &json!({"increment": 1}), options)
-            .await
-            .unwrap();
-    }
+    resolve_over_http(&client, &object, &unresolved).await;
     keys.extend(unresolved);
-    let final_value = client
-        .call_method(&object, "get_value", &json!({}))
-        .await
-        .unwrap()["value"]
-        .as_u64()
-        .unwrap();
-    let counts = client
-        .call_method(&object, "test_count", &json!({}))
-        .await
-        .unwrap();
-    let counts = counts["counts"].as_object().unwrap();
-    let duplicates = keys
-        .iter()
-        .filter(|k| counts.get(k.as_str()).and_then(Value::as_u64).unwrap_or(0) > 1)
-        .count();
+    let (final_value, duplicates) = final_value_and_duplicates(&client, &object, &keys).await;
     let cuts = proxy.stats()["replies_dropped"].as_u64().unwrap();
     println!(
         "socket calls={CALLS} answered_over_socket={answered} resolved_over_http={} final={final_value} \
@@ -289,6 +243,46 @@ async fn socket_calls_exactly_once_under_kills_and_cut_connections() {
     assert_eq!(duplicates, 0);
     assert!(cuts > 0, "the proxy cut nothing");
     assert!(answered > 0, "no call was answered over the socket");
+}
+
+/// Repeats each increment whose outcome is unknown with its key, over
+/// HTTP: it runs at most once, so afterwards each has run exactly once.
+async fn resolve_over_http(client: &Client, object: &str, keys: &[String]) {
+    for key in keys {
+        let options = CallOptions {
+            idempotency_key: Some(key.clone()),
+            timeout: None,
+        };
+        client
+            .call_method_with(object, "increment", &json!({"increment": 1}), options)
+            .await
+            .unwrap();
+    }
+}
+
+/// The counter's final value, and how many of `keys` the object ran more
+/// than once (from its per-key run counts, a test hook).
+async fn final_value_and_duplicates(
+    client: &Client,
+    object: &str,
+    keys: &[String],
+) -> (u64, usize) {
+    let final_value = client
+        .call_method(object, "get_value", &json!({}))
+        .await
+        .unwrap()["value"]
+        .as_u64()
+        .unwrap();
+    let counts = client
+        .call_method(object, "test_count", &json!({}))
+        .await
+        .unwrap();
+    let counts = counts["counts"].as_object().unwrap();
+    let duplicates = keys
+        .iter()
+        .filter(|k| counts.get(k.as_str()).and_then(Value::as_u64).unwrap_or(0) > 1)
+        .count();
+    (final_value, duplicates)
 }
 
 /// Reads the subscriber until it shows `target`; checks every broadcast
