@@ -28,6 +28,8 @@ struct Done {
 
 /// The queue of one loop and the socket pair that wakes it.
 struct Queue {
+    /// The process that made the socket pair: a forked child makes its own.
+    pid: u32,
     done: Mutex<Vec<Done>>,
     /// Whether a wake-up byte is already on its way.
     signalled: AtomicBool,
@@ -136,7 +138,9 @@ fn queue_for(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<Arc<Queu
         current
             .borrow()
             .as_ref()
-            .filter(|(cached_loop, _)| cached_loop.bind(py).is(event_loop))
+            .filter(|(cached_loop, queue)| {
+                cached_loop.bind(py).is(event_loop) && queue.pid == std::process::id()
+            })
             .map(|(_, queue)| queue.clone())
     });
     if let Some(queue) = cached {
@@ -147,6 +151,7 @@ fn queue_for(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<Arc<Queu
     watched.set_nonblocking(true).map_err(io_error)?;
     let fd = watched.as_raw_fd();
     let queue = Arc::new(Queue {
+        pid: std::process::id(),
         done: Mutex::new(Vec::new()),
         signalled: AtomicBool::new(false),
         wake,
