@@ -110,3 +110,22 @@ async def test_not_connected_socket_raises(url: str, name: Callable[[str], str])
         assert ws.status == "connecting"
         with pytest.raises(cd.CloudflareDurableError):
             await ws.send({"type": "update", "value": 1})
+
+
+def test_results_reach_each_new_loop(url: str, name: Callable[[str], str]) -> None:
+    # Results come back through a per-loop queue: a thread that runs one
+    # loop after another (asyncio.run each time) gets every result on the
+    # loop that awaits it, in bursts of concurrent calls and errors alike.
+    obj = name("loops")
+
+    async def burst(round_no: int) -> None:
+        async with cd.AsyncClient(worker_url=url) as client:
+            echoes = await asyncio.gather(
+                *(client.call_method(obj, "echo", {"round": round_no, "i": i}) for i in range(200))
+            )
+            assert echoes == [{"round": round_no, "i": i} for i in range(200)]
+            with pytest.raises(cd.NotFoundError):
+                await client.get_state(obj, "absent")
+
+    for round_no in range(3):
+        asyncio.run(burst(round_no))
