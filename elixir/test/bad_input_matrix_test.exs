@@ -118,7 +118,12 @@ defmodule CloudflareDurable.BadInputMatrixTest do
       File.mkdir_p!(dir)
       {out, 0} = System.cmd("python3", [@hostile, "start", "--state-dir", dir])
       url = out |> String.split("\n", trim: true) |> List.last() |> String.trim()
-      on_exit(fn -> System.cmd("python3", [@hostile, "stop", "--state-dir", dir]) end)
+
+      on_exit(fn ->
+        System.cmd("python3", [@hostile, "stop", "--state-dir", dir])
+        File.rm_rf!(dir)
+      end)
+
       [opts: [worker_url: url, retry_count: 0, timeout: 2_000]]
     end
 

@@ -14,7 +14,12 @@ defmodule CloudflareDurable.ManagementTest do
     File.mkdir_p!(dir)
     {out, 0} = System.cmd("python3", [@mock, "start", "--state-dir", dir, "--token", "tok"])
     url = out |> String.split("\n", trim: true) |> List.last() |> String.trim()
-    on_exit(fn -> System.cmd("python3", [@mock, "stop", "--state-dir", dir]) end)
+
+    on_exit(fn ->
+      System.cmd("python3", [@mock, "stop", "--state-dir", dir])
+      File.rm_rf!(dir)
+    end)
+
     [opts: [api_base_url: url, account_id: "acc123", api_token: "tok"]]
   end
 

@@ -14,7 +14,13 @@ defmodule CloudflareDurable.TestWorker do
     %{url: url, dir: dir}
   end
 
-  def stop(%{dir: dir}), do: harness!(["stop", "--state-dir", dir])
+  @doc "Stops the worker and removes its state directory."
+  def stop(%{dir: dir}) do
+    harness!(["stop", "--state-dir", dir])
+    File.rm_rf!(dir)
+    :ok
+  end
+
   def restart(%{dir: dir}), do: harness!(["restart", "--state-dir", dir])
 
   defp harness!(args) do
