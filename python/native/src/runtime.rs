@@ -170,63 +170,15 @@ pub fn get_py() -> PyResult<&'static Runtime> {
 /// interrupts the wait; an interrupted future is aborted. Best for HTTP
 /// requests: the request and its connection's task then run on the same
 /// worker, and only the result crosses to this thread.
+///
+/// A daemon thread still waiting here once the interpreter is finalizing
+/// stays parked instead of re-attaching (which would kill it mid-Rust-frame).
 pub fn block_on<T, F>(py: Python<'_>, future: F) -> PyResult<T>
 where
     T: Send + 'static,
     F: Future<Output = T> + Send + 'static,
 {
-    block_on_spawned(py, get_py()?, future)
-}
-
-/// Like [`block_on`], but this thread polls the future itself (inside the
-/// runtime, whose workers drive the I/O). Best for waits on a WebSocket
-/// (messages, calls): the connection task's hand-off wakes this thread
-/// directly, one thread hand-off fewer than through a worker. A thread
-/// already inside the runtime (a signal handler running during such a wait)
-/// falls back to [`block_on`].
-pub fn block_on_here<T, F>(py: Python<'_>, future: F) -> PyResult<T>
-where
-    T: Send + 'static,
-    F: Future<Output = T> + Send + 'static,
-{
     let runtime = get_py()?;
-    if tokio::runtime::Handle::try_current().is_ok() {
-        return block_on_spawned(py, runtime, future);
-    }
-    py.detach(move || {
-        runtime.block_on(async move {
-            let mut future = std::pin::pin!(future);
-            loop {
-                if let Ok(value) = tokio::time::timeout(SIGNAL_SLICE, &mut future).await {
-                    return Ok(value);
-                }
-                park_if_finalizing();
-                if let Some(Err(interrupt)) = Python::try_attach(|py| py.check_signals()) {
-                    return Err(interrupt);
-                }
-            }
-        })
-    })
-}
-
-/// A thread other than the exit hook's, waiting while the interpreter
-/// finalizes, must never attach again: it parks for good.
-fn park_if_finalizing() {
-    if FINALIZING.load(Ordering::SeqCst) && EXIT_THREAD.load(Ordering::SeqCst) != thread_tag() {
-        loop {
-            std::thread::park();
-        }
-    }
-}
-
-/// [`block_on`]'s body. A daemon thread still waiting here once the
-/// interpreter is finalizing stays parked instead of re-attaching (which
-/// would kill it mid-Rust-frame).
-fn block_on_spawned<T, F>(py: Python<'_>, runtime: &'static Runtime, future: F) -> PyResult<T>
-where
-    T: Send + 'static,
-    F: Future<Output = T> + Send + 'static,
-{
     let (tx, rx) = sync_channel(1);
     let task = runtime.spawn(async move {
         let _ = tx.send(future.await);
@@ -252,6 +204,47 @@ where
                     "the operation's task ended without a result (runtime shut down?)",
                 ))
             }
+        }
+    }
+}
+
+/// Like [`block_on`], but this thread polls the future itself (inside the
+/// runtime, whose workers drive the I/O). Best for waits on a WebSocket
+/// (messages, calls): the connection task's hand-off wakes this thread
+/// directly, one thread hand-off fewer than through a worker. A thread
+/// already inside the runtime (a signal handler running during such a wait)
+/// falls back to [`block_on`].
+pub fn block_on_here<T, F>(py: Python<'_>, future: F) -> PyResult<T>
+where
+    T: Send + 'static,
+    F: Future<Output = T> + Send + 'static,
+{
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return block_on(py, future);
+    }
+    let runtime = get_py()?;
+    py.detach(move || {
+        runtime.block_on(async move {
+            let mut future = std::pin::pin!(future);
+            loop {
+                if let Ok(value) = tokio::time::timeout(SIGNAL_SLICE, &mut future).await {
+                    return Ok(value);
+                }
+                park_if_finalizing();
+                if let Some(Err(interrupt)) = Python::try_attach(|py| py.check_signals()) {
+                    return Err(interrupt);
+                }
+            }
+        })
+    })
+}
+
+/// A thread other than the exit hook's, waiting while the interpreter
+/// finalizes, must never attach again: it parks for good.
+fn park_if_finalizing() {
+    if FINALIZING.load(Ordering::SeqCst) && EXIT_THREAD.load(Ordering::SeqCst) != thread_tag() {
+        loop {
+            std::thread::park();
         }
     }
 }
