@@ -173,6 +173,9 @@ def run_case(c: Dict[str, Any], url: str, case: List[str], prefix: str) -> Dict[
         return {"not_run": reason[:200]}
     if case[0] in (HTTP, WS_SEQ) and result.get("wall_s", 0) < 0.5 * float(SECONDS):
         return {"not_run": f"measurement window missed (wall {result.get('wall_s', 0):.3f} s)"}
+    if "warmup_s" in result:
+        settled = "JIT settled" if result.get("jit_settled") else "JIT still compiling"
+        result["note"] = result.get("note", "") + f"window opened after {result['warmup_s']:.1f} s ({settled})"
     if result.get("errors"):
         result["note"] = result.get("note", "") + f"{result['errors']} errors; first: " + (stderr.splitlines() or ["?"])[0][:120]
     result["process_s"] = elapsed

@@ -162,7 +162,7 @@ def write(data: Dict[str, Any], results_dir: str) -> None:
               f"the whole run took {m['duration_s']:.0f} s. Code: commit {m.get('commit', '?')}.")
     md.append("")
     md.append(f"Command: `make bench` (= `bash bench/run.sh`). Settings: {s['seconds']} s measured per case after "
-              f"{s['warmup']} s warm-up ({s.get('jvm_warmup', s['warmup'])} s for the JVM), concurrency {', '.join(map(str, s['concurrency']))}, burst of "
+              f"{s['warmup']} s warm-up ({s.get('jvm_warmup', s['warmup'])} s for the JVM, then until its JIT is quiet, at most 20 s more), concurrency {', '.join(map(str, s['concurrency']))}, burst of "
               f"{s['burst']:,} broadcasts, {s['sockets']:,} idle sockets, {s['probe_calls']:,} calls in flight for the probe. "
               + (f"Each HTTP and WebSocket-message case goes round all its contenders {s['rounds']} times; the "
                  "figures are each contender's median round by CPU per operation (the note lists every "

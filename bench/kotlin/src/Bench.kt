@@ -89,6 +89,44 @@ fun report(ops: Int, errors: Long, wallS: Double, cpuS: Double, latNs: List<Long
     ) + extra)
 }
 
+/**
+ * When a loop case's measured window may open: after BENCH_WARMUP seconds, at the first
+ * one-second check where the JIT compilers spent under [QUIET_MS] ms (C2 on this machine keeps
+ * compiling for 10-20 s, and had been about 30% of the process's CPU inside a window opened after
+ * 3 s), or at [MAX_EXTRA_S] seconds more at the latest. [warmupS] says which it was.
+ */
+class JitSettle {
+    private val jit = ManagementFactory.getCompilationMXBean()
+    private val begin = now()
+    private var checkAt = begin + (WARMUP * 1e9).toLong()
+    private var lastMs = -1L
+    /** Seconds from start to the window's opening (set once [settled] has returned true). */
+    var warmupS = 0.0
+    /** Whether the JIT had gone quiet after the warm-up at this point [t]. */
+    var jitQuiet = false
+
+    fun settled(t: Long): Boolean {
+        if (t < checkAt) return false
+        val ms = jit.totalCompilationTime
+        val quiet = lastMs >= 0 && ms - lastMs < QUIET_MS
+        lastMs = ms
+        checkAt = t + 1_000_000_000L
+        val late = t - begin >= ((WARMUP + MAX_EXTRA_S) * 1e9).toLong()
+        if (!quiet && !late) return false
+        jitQuiet = quiet
+        warmupS = (t - begin) / 1e9
+        return true
+    }
+
+    /** The note for the result: how long the warm-up took and whether the JIT had settled. */
+    fun extra(): Map<String, Any> = mapOf("warmup_s" to warmupS, "jit_settled" to jitQuiet)
+
+    companion object {
+        const val QUIET_MS = 10L
+        const val MAX_EXTRA_S = 20.0
+    }
+}
+
 fun uniffiClient(pool: Int) = DurableClient(ClientOptions(workerUrl = URL, poolSize = pool.toUInt()))
 
 val jdkHttp: HttpClient by lazy { HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build() }
@@ -110,9 +148,9 @@ fun http(who: String, method: String, conc: Int) = runBlocking(Dispatchers.Defau
     val client = if (who == "uniffi") uniffiClient(conc) else null
     val call: suspend (String, String, JsonElement) -> Unit =
         if (client != null) { o, m, p -> client.callMethod(o, m, p) } else { o, m, p -> jdkCall(o, m, p) }
-    val start = now()
-    val t0 = start + (WARMUP * 1e9).toLong()
-    val t1 = t0 + (SECONDS * 1e9).toLong()
+    val settle = JitSettle()
+    // The window [t0, t1] opens when the warm-up is over (see JitSettle).
+    val window = java.util.concurrent.atomic.AtomicReference(Long.MAX_VALUE to Long.MAX_VALUE)
     val lat = ConcurrentLinkedQueue<Long>()
     val errors = AtomicLong()
     val jobs = (0 until conc).map { j ->
@@ -120,23 +158,25 @@ fun http(who: String, method: String, conc: Int) = runBlocking(Dispatchers.Defau
             var n = 0L
             while (true) {
                 val begin = now()
-                if (begin >= t1) break
+                if (begin >= window.get().second) break
                 val ok = try { call(obj(j, n), method, params(method, n)); true } catch (e: Exception) {
                     if (errors.get() == 0L) System.err.println("error: $e"); false
                 }
                 n++
                 val done = now()
                 // Calls that complete inside the window count.
+                val (t0, t1) = window.get()
                 if (done in t0..t1) { if (ok) lat.add(done - begin) else errors.incrementAndGet() }
             }
         }
     }
-    delay(((t0 - now()) / 1_000_000).coerceAtLeast(0))
+    while (!settle.settled(now())) delay(100)
     val c0 = cpu(); val w0 = now()
-    delay(((t1 - now()) / 1_000_000).coerceAtLeast(0))
+    window.set(w0 to w0 + (SECONDS * 1e9).toLong())
+    delay((SECONDS * 1000).toLong())
     val c1 = cpu(); val w1 = now()
     jobs.forEach { it.join() }
-    report(lat.size, errors.get(), (w1 - w0) / 1e9, c1 - c0, lat.toList())
+    report(lat.size, errors.get(), (w1 - w0) / 1e9, c1 - c0, lat.toList(), settle.extra())
     client?.close()
 }
 
@@ -166,16 +206,18 @@ fun wsSeq(who: String) = runBlocking(Dispatchers.Default) {
         if (text != "pong") inbox.trySend(Json.parseToJsonElement(text).jsonObject)
     } else null
     if (jdk != null) while (inbox.receive()["type"]?.jsonPrimitive?.content != "init") {}
-    val start = now()
-    val t0 = start + (WARMUP * 1e9).toLong()
-    val t1 = t0 + (SECONDS * 1e9).toLong()
+    val settle = JitSettle()
+    var t1 = Long.MAX_VALUE
     val lat = ArrayList<Long>()
     var n = 0L
     var mark: Pair<Double, Long>? = null
     while (true) {
         val begin = now()
         if (begin >= t1) break
-        if (begin >= t0 && mark == null) mark = cpu() to begin
+        if (mark == null && settle.settled(begin)) {
+            mark = cpu() to begin
+            t1 = begin + (SECONDS * 1e9).toLong()
+        }
         if (socket != null) {
             socket.call("echo", params("echo", n))
         } else {
@@ -191,10 +233,10 @@ fun wsSeq(who: String) = runBlocking(Dispatchers.Default) {
             }
         }
         n++
-        if (begin >= t0) lat.add(now() - begin)
+        if (mark != null) lat.add(now() - begin)
     }
     val (c0, w0) = mark!!
-    report(lat.size, 0, (now() - w0) / 1e9, cpu() - c0, lat)
+    report(lat.size, 0, (now() - w0) / 1e9, cpu() - c0, lat, settle.extra())
     socket?.closeGracefully()
     client?.close()
     jdk?.abort()
