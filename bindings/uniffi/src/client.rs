@@ -58,18 +58,13 @@ impl FfiClient {
         run(async move { Ok(c.initialize(o, &state).await?) }).await
     }
 
-    /// Calls `method` with `params_json`; returns the result as JSON text.
-    pub async fn call_method(
-        &self,
-        object_ref: ObjectRef,
-        method: String,
-        params_json: String,
-        idempotency_key: Option<String>,
-        timeout_ms: Option<u64>,
-    ) -> Result<String> {
-        let (c, o) = (self.inner.clone(), object(object_ref)?);
-        let params = parse_json("params", &params_json)?;
-        let options = call_options(idempotency_key, timeout_ms);
+    /// Makes `call` (its method with its params); returns the result as JSON
+    /// text.
+    pub async fn call_method(&self, call: FfiMethodCall) -> Result<String> {
+        let (c, o) = (self.inner.clone(), object(call.object_ref)?);
+        let params = parse_json("params", &call.params_json)?;
+        let options = call_options(call.idempotency_key, call.timeout_ms);
+        let method = call.method;
         run(async move {
             let result = c.call_method_with(o, &method, &params, options).await?;
             Ok(to_json(&result))

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use cloudflare_durable as cfd;
 
-use crate::{call_options, parse_json, run, runtime, to_json, Result};
+use crate::{call_options, parse_json, run, runtime, to_json, FfiSocketCall, Result};
 
 /// Where a WebSocket stands (the core's `ConnectionStatus`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -101,16 +101,11 @@ impl FfiWebSocket {
         run(async move { Ok(shared.socket.send(&message).await?) }).await
     }
 
-    /// Calls a method over the socket; returns its result as JSON text.
-    pub async fn call(
-        &self,
-        method: String,
-        params_json: String,
-        idempotency_key: Option<String>,
-        timeout_ms: Option<u64>,
-    ) -> Result<String> {
-        let params = parse_json("params", &params_json)?;
-        let options = call_options(idempotency_key, timeout_ms);
+    /// Makes `call` over the socket; returns its result as JSON text.
+    pub async fn call(&self, call: FfiSocketCall) -> Result<String> {
+        let params = parse_json("params", &call.params_json)?;
+        let options = call_options(call.idempotency_key, call.timeout_ms);
+        let method = call.method;
         let shared = self.shared.clone();
         run(async move {
             let result = shared.socket.call_with(&method, &params, options).await?;

@@ -191,6 +191,41 @@ impl FfiCondition {
     }
 }
 
+/// One method call, everything [`FfiClient::call_method`](crate::FfiClient::call_method)
+/// needs in one record: the host lowers it into a single buffer, where five
+/// arguments cost a JVM host five native allocations (JNA) per call.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct FfiMethodCall {
+    /// The object.
+    pub object_ref: ObjectRef,
+    /// The method.
+    pub method: String,
+    /// Its params, JSON text.
+    pub params_json: String,
+    /// Its idempotency key; one is generated when `None`.
+    #[uniffi(default)]
+    pub idempotency_key: Option<String>,
+    /// The call's own deadline in milliseconds; the client's when `None`.
+    #[uniffi(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+/// One method call over a socket, in one record for the same reason as
+/// [`FfiMethodCall`].
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct FfiSocketCall {
+    /// The method.
+    pub method: String,
+    /// Its params, JSON text.
+    pub params_json: String,
+    /// Its idempotency key; one is generated when `None`.
+    #[uniffi(default)]
+    pub idempotency_key: Option<String>,
+    /// The call's own deadline in milliseconds; the socket's when `None`.
+    #[uniffi(default)]
+    pub timeout_ms: Option<u64>,
+}
+
 /// One call of a batch.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct FfiBatchCall {

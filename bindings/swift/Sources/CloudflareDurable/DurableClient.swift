@@ -172,9 +172,9 @@ public final class DurableClient: @unchecked Sendable {
         idempotencyKey: String? = nil,
         timeout: TimeInterval? = nil
     ) async throws -> JSONValue {
-        let text = try await ffi.callMethod(
+        let text = try await ffi.callMethod(call: FfiMethodCall(
             objectRef: object, method: method, paramsJson: params.jsonText,
-            idempotencyKey: idempotencyKey, timeoutMs: milliseconds(timeout))
+            idempotencyKey: idempotencyKey, timeoutMs: milliseconds(timeout)))
         return try JSONValue(jsonText: text)
     }
 
@@ -554,9 +554,9 @@ public final class DurableWebSocket: @unchecked Sendable {
         idempotencyKey: String? = nil,
         timeout: TimeInterval? = nil
     ) async throws -> JSONValue {
-        let text = try await ffi.call(
+        let text = try await ffi.call(call: FfiSocketCall(
             method: method, paramsJson: params.jsonText,
-            idempotencyKey: idempotencyKey, timeoutMs: milliseconds(timeout))
+            idempotencyKey: idempotencyKey, timeoutMs: milliseconds(timeout)))
         return try JSONValue(jsonText: text)
     }
 

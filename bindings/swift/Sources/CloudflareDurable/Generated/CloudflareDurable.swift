@@ -596,9 +596,10 @@ public protocol FfiClientProtocol: AnyObject, Sendable {
     func batch(objectRef: ObjectRef, calls: [FfiBatchCall]) async throws  -> [FfiBatchOutcome]
     
     /**
-     * Calls `method` with `params_json`; returns the result as JSON text.
+     * Makes `call` (its method with its params); returns the result as JSON
+     * text.
      */
-    func callMethod(objectRef: ObjectRef, method: String, paramsJson: String, idempotencyKey: String?, timeoutMs: UInt64?) async throws  -> String
+    func callMethod(call: FfiMethodCall) async throws  -> String
     
     /**
      * Deletes the alarm (no error when none was set).
@@ -829,14 +830,15 @@ open func batch(objectRef: ObjectRef, calls: [FfiBatchCall])async throws  -> [Ff
 }
     
     /**
-     * Calls `method` with `params_json`; returns the result as JSON text.
+     * Makes `call` (its method with its params); returns the result as JSON
+     * text.
      */
-open func callMethod(objectRef: ObjectRef, method: String, paramsJson: String, idempotencyKey: String?, timeoutMs: UInt64?)async throws  -> String  {
+open func callMethod(call: FfiMethodCall)async throws  -> String  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_cloudflare_durable_uniffi_fn_method_fficlient_call_method(
-                        self.uniffiCloneHandle(),FfiConverterTypeObjectRef_lower(objectRef),FfiConverterString.lower(method),FfiConverterString.lower(paramsJson),FfiConverterOptionString.lower(idempotencyKey),FfiConverterOptionUInt64.lower(timeoutMs)
+                        self.uniffiCloneHandle(),FfiConverterTypeFfiMethodCall_lower(call)
                 )
             },
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
@@ -1520,9 +1522,9 @@ public func FfiConverterTypeFfiLister_lower(_ value: FfiLister) -> UInt64 {
 public protocol FfiWebSocketProtocol: AnyObject, Sendable {
     
     /**
-     * Calls a method over the socket; returns its result as JSON text.
+     * Makes `call` over the socket; returns its result as JSON text.
      */
-    func call(method: String, paramsJson: String, idempotencyKey: String?, timeoutMs: UInt64?) async throws  -> String
+    func call(call: FfiSocketCall) async throws  -> String
     
     /**
      * Closes (code 1000) and waits for the connection task to end. Pending
@@ -1630,14 +1632,14 @@ open class FfiWebSocket: FfiWebSocketProtocol, @unchecked Sendable {
 
     
     /**
-     * Calls a method over the socket; returns its result as JSON text.
+     * Makes `call` over the socket; returns its result as JSON text.
      */
-open func call(method: String, paramsJson: String, idempotencyKey: String?, timeoutMs: UInt64?)async throws  -> String  {
+open func call(call: FfiSocketCall)async throws  -> String  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_cloudflare_durable_uniffi_fn_method_ffiwebsocket_call(
-                        self.uniffiCloneHandle(),FfiConverterString.lower(method),FfiConverterString.lower(paramsJson),FfiConverterOptionString.lower(idempotencyKey),FfiConverterOptionUInt64.lower(timeoutMs)
+                        self.uniffiCloneHandle(),FfiConverterTypeFfiSocketCall_lower(call)
                 )
             },
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
@@ -2272,6 +2274,197 @@ public func FfiConverterTypeFfiListPage_lift(_ buf: RustBuffer) throws -> FfiLis
 #endif
 public func FfiConverterTypeFfiListPage_lower(_ value: FfiListPage) -> RustBuffer {
     return FfiConverterTypeFfiListPage.lower(value)
+}
+
+
+/**
+ * One method call, everything [`FfiClient::call_method`](crate::FfiClient::call_method)
+ * needs in one record: the host lowers it into a single buffer, where five
+ * arguments cost a JVM host five native allocations (JNA) per call.
+ */
+public struct FfiMethodCall: Equatable, Hashable {
+    /**
+     * The object.
+     */
+    public var objectRef: ObjectRef
+    /**
+     * The method.
+     */
+    public var method: String
+    /**
+     * Its params, JSON text.
+     */
+    public var paramsJson: String
+    /**
+     * Its idempotency key; one is generated when `None`.
+     */
+    public var idempotencyKey: String?
+    /**
+     * The call's own deadline in milliseconds; the client's when `None`.
+     */
+    public var timeoutMs: UInt64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The object.
+         */objectRef: ObjectRef, 
+        /**
+         * The method.
+         */method: String, 
+        /**
+         * Its params, JSON text.
+         */paramsJson: String, 
+        /**
+         * Its idempotency key; one is generated when `None`.
+         */idempotencyKey: String? = nil, 
+        /**
+         * The call's own deadline in milliseconds; the client's when `None`.
+         */timeoutMs: UInt64? = nil) {
+        self.objectRef = objectRef
+        self.method = method
+        self.paramsJson = paramsJson
+        self.idempotencyKey = idempotencyKey
+        self.timeoutMs = timeoutMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FfiMethodCall: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFfiMethodCall: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FfiMethodCall {
+        return
+            try FfiMethodCall(
+                objectRef: FfiConverterTypeObjectRef.read(from: &buf), 
+                method: FfiConverterString.read(from: &buf), 
+                paramsJson: FfiConverterString.read(from: &buf), 
+                idempotencyKey: FfiConverterOptionString.read(from: &buf), 
+                timeoutMs: FfiConverterOptionUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FfiMethodCall, into buf: inout [UInt8]) {
+        FfiConverterTypeObjectRef.write(value.objectRef, into: &buf)
+        FfiConverterString.write(value.method, into: &buf)
+        FfiConverterString.write(value.paramsJson, into: &buf)
+        FfiConverterOptionString.write(value.idempotencyKey, into: &buf)
+        FfiConverterOptionUInt64.write(value.timeoutMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFfiMethodCall_lift(_ buf: RustBuffer) throws -> FfiMethodCall {
+    return try FfiConverterTypeFfiMethodCall.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFfiMethodCall_lower(_ value: FfiMethodCall) -> RustBuffer {
+    return FfiConverterTypeFfiMethodCall.lower(value)
+}
+
+
+/**
+ * One method call over a socket, in one record for the same reason as
+ * [`FfiMethodCall`].
+ */
+public struct FfiSocketCall: Equatable, Hashable {
+    /**
+     * The method.
+     */
+    public var method: String
+    /**
+     * Its params, JSON text.
+     */
+    public var paramsJson: String
+    /**
+     * Its idempotency key; one is generated when `None`.
+     */
+    public var idempotencyKey: String?
+    /**
+     * The call's own deadline in milliseconds; the socket's when `None`.
+     */
+    public var timeoutMs: UInt64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The method.
+         */method: String, 
+        /**
+         * Its params, JSON text.
+         */paramsJson: String, 
+        /**
+         * Its idempotency key; one is generated when `None`.
+         */idempotencyKey: String? = nil, 
+        /**
+         * The call's own deadline in milliseconds; the socket's when `None`.
+         */timeoutMs: UInt64? = nil) {
+        self.method = method
+        self.paramsJson = paramsJson
+        self.idempotencyKey = idempotencyKey
+        self.timeoutMs = timeoutMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FfiSocketCall: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFfiSocketCall: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FfiSocketCall {
+        return
+            try FfiSocketCall(
+                method: FfiConverterString.read(from: &buf), 
+                paramsJson: FfiConverterString.read(from: &buf), 
+                idempotencyKey: FfiConverterOptionString.read(from: &buf), 
+                timeoutMs: FfiConverterOptionUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FfiSocketCall, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.method, into: &buf)
+        FfiConverterString.write(value.paramsJson, into: &buf)
+        FfiConverterOptionString.write(value.idempotencyKey, into: &buf)
+        FfiConverterOptionUInt64.write(value.timeoutMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFfiSocketCall_lift(_ buf: RustBuffer) throws -> FfiSocketCall {
+    return try FfiConverterTypeFfiSocketCall.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFfiSocketCall_lower(_ value: FfiSocketCall) -> RustBuffer {
+    return FfiConverterTypeFfiSocketCall.lower(value)
 }
 
 
@@ -4227,7 +4420,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_batch() != 28912) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_call_method() != 62121) {
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_call_method() != 49860) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_delete_alarm() != 44543) {
@@ -4311,7 +4504,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_cloudflare_durable_uniffi_checksum_method_ffilister_next_page() != 13111) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_call() != 2941) {
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_call() != 40399) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_close_and_wait() != 45436) {

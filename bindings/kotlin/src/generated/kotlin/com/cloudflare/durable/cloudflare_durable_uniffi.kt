@@ -790,7 +790,7 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_batch(`ptr`: Long,`objectRef`: RustBuffer.ByValue,`calls`: RustBuffer.ByValue,
     ): Long
-    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_call_method(`ptr`: Long,`objectRef`: RustBuffer.ByValue,`method`: RustBuffer.ByValue,`paramsJson`: RustBuffer.ByValue,`idempotencyKey`: RustBuffer.ByValue,`timeoutMs`: RustBuffer.ByValue,
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_call_method(`ptr`: Long,`call`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_delete_alarm(`ptr`: Long,`objectRef`: RustBuffer.ByValue,
     ): Long
@@ -854,7 +854,7 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_cloudflare_durable_uniffi_fn_free_ffiwebsocket(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_cloudflare_durable_uniffi_fn_method_ffiwebsocket_call(`ptr`: Long,`method`: RustBuffer.ByValue,`paramsJson`: RustBuffer.ByValue,`idempotencyKey`: RustBuffer.ByValue,`timeoutMs`: RustBuffer.ByValue,
+    external fun uniffi_cloudflare_durable_uniffi_fn_method_ffiwebsocket_call(`ptr`: Long,`call`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_cloudflare_durable_uniffi_fn_method_ffiwebsocket_close_and_wait(`ptr`: Long,
     ): Long
@@ -1003,7 +1003,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_batch() and 0xFFFF) != 28912) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_call_method() and 0xFFFF) != 62121) {
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_call_method() and 0xFFFF) != 49860) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_delete_alarm() and 0xFFFF) != 44543) {
@@ -1087,7 +1087,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffilister_next_page() and 0xFFFF) != 13111) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_call() and 0xFFFF) != 2941) {
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_call() and 0xFFFF) != 40399) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_close_and_wait() and 0xFFFF) != 45436) {
@@ -1576,9 +1576,10 @@ public interface FfiClientInterface {
     suspend fun `batch`(`objectRef`: ObjectRef, `calls`: List<FfiBatchCall>): List<FfiBatchOutcome>
     
     /**
-     * Calls `method` with `params_json`; returns the result as JSON text.
+     * Makes `call` (its method with its params); returns the result as JSON
+     * text.
      */
-    suspend fun `callMethod`(`objectRef`: ObjectRef, `method`: kotlin.String, `paramsJson`: kotlin.String, `idempotencyKey`: kotlin.String?, `timeoutMs`: kotlin.ULong?): kotlin.String
+    suspend fun `callMethod`(`call`: FfiMethodCall): kotlin.String
     
     /**
      * Deletes the alarm (no error when none was set).
@@ -1867,21 +1868,18 @@ open class FfiClient: Disposable, AutoCloseable, FfiClientInterface
 
     
     /**
-     * Calls `method` with `params_json`; returns the result as JSON text.
+     * Makes `call` (its method with its params); returns the result as JSON
+     * text.
      */
     @Throws(DurableObjectException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `callMethod`(`objectRef`: ObjectRef, `method`: kotlin.String, `paramsJson`: kotlin.String, `idempotencyKey`: kotlin.String?, `timeoutMs`: kotlin.ULong?) : kotlin.String {
+    override suspend fun `callMethod`(`call`: FfiMethodCall) : kotlin.String {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_call_method(
                 uniffiHandle,
                 
-        FfiConverterTypeObjectRef.lower(`objectRef`),
-        FfiConverterString.lower(`method`),
-        FfiConverterString.lower(`paramsJson`),
-        FfiConverterOptionalString.lower(`idempotencyKey`),
-        FfiConverterOptionalULong.lower(`timeoutMs`),
+        FfiConverterTypeFfiMethodCall.lower(`call`),
             )
         },
         { future, callback, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
@@ -2967,9 +2965,9 @@ public object FfiConverterTypeFfiLister: FfiConverter<FfiLister, Long> {
 public interface FfiWebSocketInterface {
     
     /**
-     * Calls a method over the socket; returns its result as JSON text.
+     * Makes `call` over the socket; returns its result as JSON text.
      */
-    suspend fun `call`(`method`: kotlin.String, `paramsJson`: kotlin.String, `idempotencyKey`: kotlin.String?, `timeoutMs`: kotlin.ULong?): kotlin.String
+    suspend fun `call`(`call`: FfiSocketCall): kotlin.String
     
     /**
      * Closes (code 1000) and waits for the connection task to end. Pending
@@ -3128,20 +3126,17 @@ open class FfiWebSocket: Disposable, AutoCloseable, FfiWebSocketInterface
 
     
     /**
-     * Calls a method over the socket; returns its result as JSON text.
+     * Makes `call` over the socket; returns its result as JSON text.
      */
     @Throws(DurableObjectException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `call`(`method`: kotlin.String, `paramsJson`: kotlin.String, `idempotencyKey`: kotlin.String?, `timeoutMs`: kotlin.ULong?) : kotlin.String {
+    override suspend fun `call`(`call`: FfiSocketCall) : kotlin.String {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_ffiwebsocket_call(
                 uniffiHandle,
                 
-        FfiConverterString.lower(`method`),
-        FfiConverterString.lower(`paramsJson`),
-        FfiConverterOptionalString.lower(`idempotencyKey`),
-        FfiConverterOptionalULong.lower(`timeoutMs`),
+        FfiConverterTypeFfiSocketCall.lower(`call`),
             )
         },
         { future, callback, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
@@ -3685,6 +3680,143 @@ public object FfiConverterTypeFfiListPage: FfiConverterRustBuffer<FfiListPage> {
     override fun write(value: FfiListPage, buf: ByteBuffer) {
             FfiConverterSequenceTypeFfiEntry.write(value.`entries`, buf)
             FfiConverterOptionalString.write(value.`cursor`, buf)
+    }
+}
+
+
+
+/**
+ * One method call, everything [`FfiClient::call_method`](crate::FfiClient::call_method)
+ * needs in one record: the host lowers it into a single buffer, where five
+ * arguments cost a JVM host five native allocations (JNA) per call.
+ */
+data class FfiMethodCall (
+    /**
+     * The object.
+     */
+    var `objectRef`: ObjectRef
+    , 
+    /**
+     * The method.
+     */
+    var `method`: kotlin.String
+    , 
+    /**
+     * Its params, JSON text.
+     */
+    var `paramsJson`: kotlin.String
+    , 
+    /**
+     * Its idempotency key; one is generated when `None`.
+     */
+    var `idempotencyKey`: kotlin.String? = null 
+    , 
+    /**
+     * The call's own deadline in milliseconds; the client's when `None`.
+     */
+    var `timeoutMs`: kotlin.ULong? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFfiMethodCall: FfiConverterRustBuffer<FfiMethodCall> {
+    override fun read(buf: ByteBuffer): FfiMethodCall {
+        return FfiMethodCall(
+            FfiConverterTypeObjectRef.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: FfiMethodCall) = (
+            FfiConverterTypeObjectRef.allocationSize(value.`objectRef`) +
+            FfiConverterString.allocationSize(value.`method`) +
+            FfiConverterString.allocationSize(value.`paramsJson`) +
+            FfiConverterOptionalString.allocationSize(value.`idempotencyKey`) +
+            FfiConverterOptionalULong.allocationSize(value.`timeoutMs`)
+    )
+
+    override fun write(value: FfiMethodCall, buf: ByteBuffer) {
+            FfiConverterTypeObjectRef.write(value.`objectRef`, buf)
+            FfiConverterString.write(value.`method`, buf)
+            FfiConverterString.write(value.`paramsJson`, buf)
+            FfiConverterOptionalString.write(value.`idempotencyKey`, buf)
+            FfiConverterOptionalULong.write(value.`timeoutMs`, buf)
+    }
+}
+
+
+
+/**
+ * One method call over a socket, in one record for the same reason as
+ * [`FfiMethodCall`].
+ */
+data class FfiSocketCall (
+    /**
+     * The method.
+     */
+    var `method`: kotlin.String
+    , 
+    /**
+     * Its params, JSON text.
+     */
+    var `paramsJson`: kotlin.String
+    , 
+    /**
+     * Its idempotency key; one is generated when `None`.
+     */
+    var `idempotencyKey`: kotlin.String? = null 
+    , 
+    /**
+     * The call's own deadline in milliseconds; the socket's when `None`.
+     */
+    var `timeoutMs`: kotlin.ULong? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFfiSocketCall: FfiConverterRustBuffer<FfiSocketCall> {
+    override fun read(buf: ByteBuffer): FfiSocketCall {
+        return FfiSocketCall(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: FfiSocketCall) = (
+            FfiConverterString.allocationSize(value.`method`) +
+            FfiConverterString.allocationSize(value.`paramsJson`) +
+            FfiConverterOptionalString.allocationSize(value.`idempotencyKey`) +
+            FfiConverterOptionalULong.allocationSize(value.`timeoutMs`)
+    )
+
+    override fun write(value: FfiSocketCall, buf: ByteBuffer) {
+            FfiConverterString.write(value.`method`, buf)
+            FfiConverterString.write(value.`paramsJson`, buf)
+            FfiConverterOptionalString.write(value.`idempotencyKey`, buf)
+            FfiConverterOptionalULong.write(value.`timeoutMs`, buf)
     }
 }
 

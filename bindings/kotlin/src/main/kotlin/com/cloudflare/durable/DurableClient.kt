@@ -193,8 +193,10 @@ class DurableClient private constructor(private val ffi: FfiClient, private val 
         timeout: Duration? = null,
     ): JsonElement = parse(
         ffi.callMethod(
-            objectRef.checked(), method.checked("method_name"), params.text("params"),
-            idempotencyKey.checkedOrNull("params"), timeout.millis(),
+            FfiMethodCall(
+                objectRef.checked(), method.checked("method_name"), params.text("params"),
+                idempotencyKey.checkedOrNull("params"), timeout.millis(),
+            ),
         ),
     )
 
@@ -458,7 +460,7 @@ class DurableWebSocket internal constructor(private val ffi: FfiWebSocket) : Aut
         idempotencyKey: String? = null,
         timeout: Duration? = null,
     ): JsonElement = parse(
-        ffi.call(method.checked("method_name"), params.text("params"), idempotencyKey.checkedOrNull("params"), timeout.millis()),
+        ffi.call(FfiSocketCall(method.checked("method_name"), params.text("params"), idempotencyKey.checkedOrNull("params"), timeout.millis())),
     )
 
     /**

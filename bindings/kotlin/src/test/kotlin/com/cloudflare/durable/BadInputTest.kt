@@ -122,7 +122,7 @@ class BadInputTest {
         FfiClient(worker.options()).use { ffi ->
             val obj = ObjectRef.named("kt-badjson-$runId")
             for (text in listOf("", "{", "{not json", "[1,", "nul", "\"unterminated", "{\"a\":1}}", "NaN", "1e999999x")) {
-                val e = refused<DurableObjectException.InvalidInput>("params $text") { ffi.callMethod(obj, "echo", text, null, null) }
+                val e = refused<DurableObjectException.InvalidInput>("params $text") { ffi.callMethod(FfiMethodCall(obj, "echo", text)) }
                 assertEquals("params", e.field)
                 refused<DurableObjectException.InvalidInput>("value $text") { ffi.updateState(obj, "k", text) }
                 refused<DurableObjectException.InvalidInput>("entries $text") { ffi.putMany(obj, text) }

@@ -34,7 +34,7 @@ class ConformanceTest {
         fun str(name: String) = arg(name).withRun().jsonPrimitive.content
         return when (val op = step.getValue("op").jsonPrimitive.content) {
             "initialize" -> JsonNull.also { ffi.initialize(ObjectRef(name = str("object")), arg("state").toString()) }
-            "call_method" -> Json.parseToJsonElement(ffi.callMethod(ObjectRef(name = str("object")), str("method"), arg("params").toString(), null, null))
+            "call_method" -> Json.parseToJsonElement(ffi.callMethod(FfiMethodCall(ObjectRef(name = str("object")), str("method"), arg("params").toString())))
             "get_state" -> Json.parseToJsonElement(ffi.getState(ObjectRef(name = str("object"))))
             "get_state_key" -> Json.parseToJsonElement(ffi.getStateKey(ObjectRef(name = str("object")), str("key")))
             "update_state" -> JsonNull.also { ffi.updateState(ObjectRef(name = str("object")), str("key"), arg("value").toString()) }

@@ -92,7 +92,7 @@ class ErrorTest {
     fun `malformed JSON text at the FFI is invalid input, not a crash`(worker: LocalWorker) = runBlocking<Unit> {
         FfiClient(worker.options()).use { ffi ->
             val e = assertThrows<DurableObjectException.InvalidInput> {
-                runBlocking { ffi.callMethod(ObjectRef.named("kt-err-$runId"), "echo", "{not json", null, null) }
+                runBlocking { ffi.callMethod(FfiMethodCall(ObjectRef.named("kt-err-$runId"), "echo", "{not json")) }
             }
             assertEquals("params", e.field)
             assertThrows<DurableObjectException.InvalidInput> { runBlocking { ffi.initialize(ObjectRef.named("kt-err-$runId"), "[1, 2]") } }
