@@ -36,6 +36,7 @@ mod management;
 mod namespaces;
 mod object_ref;
 mod protocol;
+mod runtime_threads;
 mod secret;
 mod sql;
 mod storage;
@@ -54,6 +55,10 @@ pub use events::{Event, EventHook};
 pub use idempotency::MAX_IDEMPOTENCY_KEY_BYTES;
 pub use management::{NamespaceInfo, NamespacePage, ObjectInfo, ObjectPage};
 pub use object_ref::{Address, ObjectRef};
+pub use runtime_threads::{
+    parse_runtime_threads, runtime_threads, DEFAULT_RUNTIME_THREADS, MAX_RUNTIME_THREADS,
+    RUNTIME_THREADS_ENV,
+};
 pub use secret::ApiToken;
 pub use sql::SqlResult;
 pub use storage::{Condition, ListOptions, ListPage, Lister, TxOp, MAX_BATCH_KEYS};

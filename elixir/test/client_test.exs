@@ -106,6 +106,43 @@ defmodule CloudflareDurable.ClientTest do
     end
   end
 
+  # The NIF reads CLOUDFLARE_DURABLE_RUNTIME_THREADS from the OS environment,
+  # which System.put_env does not change (OTP keeps its own copy), so each
+  # case runs in a VM of its own, started with the variable set.
+  defp in_vm_with_runtime_threads(value) do
+    code = ~S"""
+    result = CloudflareDurable.Client.get_state("runtime-threads-#{System.unique_integer([:positive])}")
+
+    workers =
+      Enum.count(File.ls!("/proc/self/task"), fn task ->
+        File.read!("/proc/self/task/#{task}/comm") == "cloudflare-dura\n"
+      end)
+
+    IO.puts(inspect({elem(result, 0), workers, CloudflareDurable.Error.last()}))
+    """
+
+    env = [
+      {"CLOUDFLARE_DURABLE_RUNTIME_THREADS", value},
+      {"CLOUDFLARE_WORKER_URL", Application.fetch_env!(:cloudflare_durable, :worker_url)},
+      {"MIX_ENV", "test"}
+    ]
+
+    {out, 0} = System.cmd("mix", ["run", "--no-compile", "-e", code], env: env)
+    out |> String.split("\n", trim: true) |> List.last()
+  end
+
+  test "CLOUDFLARE_DURABLE_RUNTIME_THREADS sets the runtime's worker count" do
+    assert in_vm_with_runtime_threads("3") =~ ~r/^\{:ok, 3, /
+    assert in_vm_with_runtime_threads("") =~ ~r/^\{:ok, 1, /
+  end
+
+  test "a bad CLOUDFLARE_DURABLE_RUNTIME_THREADS is refused when a client is built" do
+    out = in_vm_with_runtime_threads("zero")
+    assert out =~ ~r/^\{:error, 0, /
+    assert out =~ "reason: :invalid_config"
+    assert out =~ ~s(CLOUDFLARE_DURABLE_RUNTIME_THREADS must be a whole number from 1 to 256)
+  end
+
   test "opts override the configuration per call" do
     assert {:error, :network_error} =
              Client.get_state("x", worker_url: "http://127.0.0.1:1", retry_count: 0)

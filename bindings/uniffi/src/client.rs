@@ -29,9 +29,11 @@ pub struct FfiClient {
 
 #[uniffi::export]
 impl FfiClient {
-    /// Builds a client; `InvalidInput` (field `config`) for a bad setting.
+    /// Builds a client; `InvalidInput` (field `config`) for a bad setting,
+    /// `CLOUDFLARE_DURABLE_RUNTIME_THREADS` included.
     #[uniffi::constructor]
     pub fn new(options: ClientOptions) -> Result<Arc<Self>> {
+        cfd::runtime_threads()?;
         let events = Arc::new(EventQueue::new());
         let config = options.into_config(events.clone())?;
         Ok(Arc::new(FfiClient {

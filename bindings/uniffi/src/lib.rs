@@ -38,13 +38,14 @@ uniffi::setup_scaffolding!();
 
 // ---- runtime ------------------------------------------------------------------
 
-/// The process-wide runtime the core runs on: two worker threads (the machine
-/// this targets has two cores; the work is I/O-bound), created on first use.
+/// The process-wide runtime the core runs on, created on first use, with
+/// `CLOUDFLARE_DURABLE_RUNTIME_THREADS` workers (1 by default; see
+/// `cloudflare_durable::runtime_threads`, which `FfiClient::new` checks).
 pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(cfd::runtime_threads().unwrap_or(cfd::DEFAULT_RUNTIME_THREADS))
             .thread_name("cloudflare-durable")
             .enable_all()
             .build()

@@ -364,6 +364,7 @@ impl NativeClient {
             b = b.event_hook(Arc::new(Sink(sink)));
         }
         let config = b.build().map_err(to_py)?;
+        cloudflare_durable::runtime_threads().map_err(to_py)?;
         let client = Client::new(config).map_err(to_py)?;
         Ok(NativeClient {
             client: RwLock::new(Some(client)),

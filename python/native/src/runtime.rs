@@ -127,7 +127,8 @@ pub fn current_pid() -> Option<u32> {
     (!current.is_null()).then(|| unsafe { (*current).pid })
 }
 
-/// This process's runtime, built on first use (and again after a fork).
+/// This process's runtime, built on first use (and again after a fork), with
+/// `CLOUDFLARE_DURABLE_RUNTIME_THREADS` workers (1 by default).
 pub fn get() -> std::io::Result<&'static Runtime> {
     let pid = std::process::id();
     loop {
@@ -139,7 +140,11 @@ pub fn get() -> std::io::Result<&'static Runtime> {
                 return Ok(&entry.runtime);
             }
         }
+        // Bad values are reported when a client is built (NativeClient::new).
+        let threads = cloudflare_durable::runtime_threads()
+            .unwrap_or(cloudflare_durable::DEFAULT_RUNTIME_THREADS);
         let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
             .enable_all()
             .thread_name("cloudflare-durable")
             .on_thread_start(|| RUNTIME_THREAD.with(|t| t.set(true)))

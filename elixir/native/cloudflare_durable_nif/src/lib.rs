@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use cloudflare_durable::serde_json::{Map, Value};
 use cloudflare_durable::{
-    CallOptions, Client, Config, ConnectionStatus, Error, Event, EventHook, InputField, ObjectRef,
-    WebSocket,
+    runtime_threads, CallOptions, Client, Config, ConnectionStatus, Error, Event, EventHook,
+    InputField, ObjectRef, WebSocket, DEFAULT_RUNTIME_THREADS,
 };
 use futures_util::FutureExt;
 use rustler::{Atom, Encoder, Env, LocalPid, NifResult, OwnedEnv, ResourceArc, Term};
@@ -48,11 +48,14 @@ mod atoms {
 /// Most messages handed to Elixir in one batch.
 const BATCH: usize = 256;
 
+/// The process-wide runtime, created on first use, with
+/// `CLOUDFLARE_DURABLE_RUNTIME_THREADS` workers (1 by default; `new_client`
+/// reports a bad value).
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(runtime_threads().unwrap_or(DEFAULT_RUNTIME_THREADS))
             .thread_name("cloudflare-durable-nif")
             .enable_all()
             .build()
@@ -466,6 +469,7 @@ fn build_config(options: Term) -> Result<Config, Failure> {
 #[rustler::nif(schedule = "DirtyCpu")]
 fn new_client<'a>(env: Env<'a>, options: Term<'a>) -> Term<'a> {
     checked(env, || {
+        runtime_threads().map_err(Failure::from)?;
         let config = build_config(options)?;
         let client = Client::new(config).map_err(Failure::from)?;
         Ok((atoms::ok(), ResourceArc::new(ClientRes { client })).encode(env))

@@ -785,7 +785,8 @@ open class FfiClient: FfiClientProtocol, @unchecked Sendable {
         return try! rustCall { uniffi_cloudflare_durable_uniffi_fn_clone_fficlient(self.handle, $0) }
     }
     /**
-     * Builds a client; `InvalidInput` (field `config`) for a bad setting.
+     * Builds a client; `InvalidInput` (field `config`) for a bad setting,
+     * `CLOUDFLARE_DURABLE_RUNTIME_THREADS` included.
      */
 public convenience init(options: ClientOptions)throws  {
     let handle =
@@ -4531,7 +4532,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_wait_for_status() != 56445) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cloudflare_durable_uniffi_checksum_constructor_fficlient_new() != 30033) {
+    if (uniffi_cloudflare_durable_uniffi_checksum_constructor_fficlient_new() != 3801) {
         return InitializationResult.apiChecksumMismatch
     }
 

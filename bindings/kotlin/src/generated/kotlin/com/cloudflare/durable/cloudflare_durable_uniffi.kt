@@ -1114,7 +1114,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_wait_for_status() and 0xFFFF) != 56445) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_constructor_fficlient_new() and 0xFFFF) != 30033) {
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_constructor_fficlient_new() and 0xFFFF) != 3801) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
@@ -1752,7 +1752,8 @@ open class FfiClient: Disposable, AutoCloseable, FfiClientInterface
         this.cleanable = null
     }
     /**
-     * Builds a client; `InvalidInput` (field `config`) for a bad setting.
+     * Builds a client; `InvalidInput` (field `config`) for a bad setting,
+     * `CLOUDFLARE_DURABLE_RUNTIME_THREADS` included.
      */
     constructor(`options`: ClientOptions) :
         this(UniffiWithHandle, 
