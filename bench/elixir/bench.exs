@@ -258,15 +258,38 @@ defmodule Bench do
     c0 = cpu()
     t0 = now()
 
+    # A socket lives as long as the process that opened it (its owner), so
+    # each is opened by a holder process that stays alive until the end; the
+    # stream's task only waits for its holder's result. (Opening from the
+    # task itself closed every socket as its task exited, before the
+    # measurement.)
     held =
       0..(count - 1)
       |> Task.async_stream(
-        fn i -> CloudflareDurable.Client.open_websocket("#{@prefix}-s-#{rem(i, 100)}", opts(1)) end,
+        fn i ->
+          waiter = self()
+
+          holder =
+            spawn(fn ->
+              name = "#{@prefix}-s-#{rem(i, 100)}"
+              send(waiter, {:opened, self(), CloudflareDurable.Client.open_websocket(name, opts(1))})
+
+              receive do
+                :close -> :ok
+              end
+            end)
+
+          receive do
+            {:opened, ^holder, result} -> {holder, result}
+          end
+        end,
         max_concurrency: @open_conc,
         timeout: 120_000
       )
       |> Enum.flat_map(fn
-        {:ok, {:ok, pid}} -> [pid]
+        {:ok, {holder, {:ok, pid}}} ->
+          [{holder, pid}]
+
         other ->
           IO.puts(:stderr, "error: #{inspect(other)}")
           []
@@ -290,7 +313,10 @@ defmodule Bench do
       cpu_us_per_op: c * 1.0e6 / max(1, n)
     })
 
-    Enum.each(held, &Connection.close/1)
+    Enum.each(held, fn {holder, pid} ->
+      Connection.close(pid)
+      send(holder, :close)
+    end)
   end
 
   def sockets(_, _), do: System.halt(3)
