@@ -56,8 +56,7 @@ pub use idempotency::MAX_IDEMPOTENCY_KEY_BYTES;
 pub use management::{NamespaceInfo, NamespacePage, ObjectInfo, ObjectPage};
 pub use object_ref::{Address, ObjectRef};
 pub use runtime_threads::{
-    parse_runtime_threads, runtime_threads, DEFAULT_RUNTIME_THREADS, MAX_RUNTIME_THREADS,
-    RUNTIME_THREADS_ENV,
+    runtime_threads, DEFAULT_RUNTIME_THREADS, MAX_RUNTIME_THREADS, RUNTIME_THREADS_ENV,
 };
 pub use secret::ApiToken;
 pub use sql::SqlResult;

@@ -31,8 +31,8 @@ pub fn runtime_threads() -> Result<usize> {
     }
 }
 
-/// Parses a worker count as [`runtime_threads`] does.
-pub fn parse_runtime_threads(text: &str) -> Result<usize> {
+/// Parses a worker count as [`runtime_threads`] reads it.
+fn parse_runtime_threads(text: &str) -> Result<usize> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(DEFAULT_RUNTIME_THREADS);
