@@ -275,11 +275,19 @@ interface UniffiRustCallStatusErrorHandler<E> {
 
 // Call a rust function that returns a Result<>.  Pass in the Error class companion that corresponds to the Err
 private inline fun <U, E: kotlin.Exception> uniffiRustCallWithError(errorHandler: UniffiRustCallStatusErrorHandler<E>, callback: (UniffiRustCallStatus) -> U): U {
-    var status = UniffiRustCallStatus()
+    // Patched by bindings/kotlin_status_pool.py: reuse this thread's status.
+    val status = uniffiCallStatusPool.get()?.also { uniffiCallStatusPool.set(null); it.code = UNIFFI_CALL_SUCCESS }
+        ?: UniffiRustCallStatus()
     val return_value = callback(status)
     uniffiCheckCallStatus(errorHandler, status)
+    uniffiCallStatusPool.set(status)
     return return_value
 }
+
+// Added by bindings/kotlin_status_pool.py: one reusable call status per thread. A status is
+// taken out while its call runs (a nested call on the same thread gets a fresh one) and put
+// back only after a successful call, so a status that carried an error is never reused.
+internal val uniffiCallStatusPool = ThreadLocal<UniffiRustCallStatus?>()
 
 // Check UniffiRustCallStatus and throw an error if the call wasn't successful
 private fun<E: kotlin.Exception> uniffiCheckCallStatus(errorHandler: UniffiRustCallStatusErrorHandler<E>, status: UniffiRustCallStatus) {

@@ -46,6 +46,31 @@ class ErrorTest {
         }
     }
 
+    /**
+     * The generated layer reuses one call status per thread (bindings/kotlin_status_pool.py).
+     * runBlocking keeps every call of this test on one thread, so errors and successes share that
+     * status in turn: each error must be its own, and no success may see an earlier error.
+     */
+    @Test
+    fun `errors and successes alternating on one thread each get their own outcome`(worker: LocalWorker) =
+        runBlocking<Unit> {
+            worker.client().use { client ->
+                val thread = Thread.currentThread()
+                repeat(10) { i ->
+                    val e = assertThrows<DurableObjectException.ServerException> {
+                        runBlocking { client.callMethod("kt-err-$runId", "test_fail", fail(500, "boom-$i")) }
+                    }
+                    assertTrue(e.reason.contains("boom-$i"), e.reason)
+                    assertEquals(JsonPrimitive(i), client.callMethod("kt-err-$runId", "echo", JsonPrimitive(i)))
+                    assertThrows<DurableObjectException.NotFound> {
+                        runBlocking { client.getStateKey("kt-err-$runId", "absent-$i") }
+                    }
+                    assertEquals(JsonPrimitive("v$i"), client.callMethod("kt-err-$runId", "echo", JsonPrimitive("v$i")))
+                    assertEquals(thread, Thread.currentThread())
+                }
+            }
+        }
+
     @Test
     fun `rate limited carries retryAfter`(worker: LocalWorker) = runBlocking<Unit> {
         worker.client().use { client ->
