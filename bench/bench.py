@@ -44,6 +44,8 @@ RUST = os.path.join(ROOT, "target", "release", "cfd-bench")
 HTTP, WS_SEQ, WS_BURST, SOCK, PROBE = "http", "ws_seq", "ws_burst", "sockets", "probe"
 ALL = {HTTP, WS_SEQ, WS_BURST, SOCK}
 TIMED = {HTTP, WS_SEQ, WS_BURST}  # run BENCH_ROUNDS times; the median round is reported
+# The BEAM flags that turn off its schedulers' spinning before they sleep.
+NO_BUSY_WAIT = "+sbwt none +sbwtdcpu none +sbwtdio none"
 CONTENDERS: List[Dict[str, Any]] = [
     dict(name="rust-raw", lang="Rust", role="floor", cmd=[RUST, "raw"], cases=ALL,
          what="reqwest 0.13 / tokio-tungstenite 0.30 loop (8 KiB WebSocket read buffer, as the core)"),
@@ -67,6 +69,14 @@ CONTENDERS: List[Dict[str, Any]] = [
          cases=ALL | {PROBE}, what="CloudflareDurable (Rustler NIF)"),
     dict(name="httpc", lang="Elixir", role="peer", cmd=[os.path.join(BENCH, "elixir", "run.sh"), "httpc"],
          cases={HTTP, PROBE}, what="OTP :httpc"),
+    # The same two with the schedulers' busy-wait off (the documented VM flags for
+    # I/O-bound nodes): how much of each one's CPU is the idle BEAM spinning.
+    dict(name="elixir-nif-nowait", lang="Elixir", role="binding (VM flags)",
+         cmd=[os.path.join(BENCH, "elixir", "run.sh"), "nif"], cases={HTTP, WS_SEQ, WS_BURST},
+         env={"ERL_FLAGS": NO_BUSY_WAIT}, what=f"CloudflareDurable (Rustler NIF), `{NO_BUSY_WAIT}`"),
+    dict(name="httpc-nowait", lang="Elixir", role="peer (VM flags)",
+         cmd=[os.path.join(BENCH, "elixir", "run.sh"), "httpc"], cases={HTTP},
+         env={"ERL_FLAGS": NO_BUSY_WAIT}, what=f"OTP :httpc, `{NO_BUSY_WAIT}`"),
     dict(name="kotlin-uniffi", lang="Kotlin", role="binding", cmd=[os.path.join(BENCH, "kotlin", "run.sh"), "uniffi"],
          cases=ALL, what="DurableClient (uniffi)"),
     dict(name="jdk-http", lang="Kotlin", role="peer", cmd=[os.path.join(BENCH, "kotlin", "run.sh"), "jdk"],
@@ -125,7 +135,7 @@ def run_case(c: Dict[str, Any], url: str, case: List[str], prefix: str) -> Dict[
     elif case[0] == SOCK:
         prime(url, [f"{prefix}-s-{i}" for i in range(100)])
     warmup = JVM_WARMUP if c["lang"] == "Kotlin" else WARMUP
-    env = dict(os.environ, BENCH_URL=url, BENCH_SECONDS=SECONDS, BENCH_WARMUP=warmup,
+    env = dict(os.environ, **c.get("env", {}), BENCH_URL=url, BENCH_SECONDS=SECONDS, BENCH_WARMUP=warmup,
                BENCH_PREFIX=prefix, BENCH_PROBE_CALLS=str(PROBE_CALLS))
     cmd = c["cmd"] + case
     started = time.monotonic()
