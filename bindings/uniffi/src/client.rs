@@ -9,7 +9,10 @@ use cloudflare_durable::serde_json::Value;
 use crate::events::{ClientEvent, EventQueue};
 use crate::socket::{FfiWebSocket, SocketShared};
 use crate::surface::*;
-use crate::{call_options, parse_json, run, to_json, ClientOptions, DurableObjectError, Result};
+use crate::{
+    call_options, parse_json, run, run_on_worker, to_json, ClientOptions, DurableObjectError,
+    Result,
+};
 
 /// Converts the host's object reference, refusing one with both or neither
 /// of name and id.
@@ -57,7 +60,7 @@ impl FfiClient {
     pub async fn initialize(&self, object_ref: ObjectRef, state_json: String) -> Result<()> {
         let (c, o) = (self.inner.clone(), object(object_ref)?);
         let state = parse_json("value", &state_json)?;
-        run(async move { Ok(c.initialize(o, &state).await?) }).await
+        run_on_worker(async move { Ok(c.initialize(o, &state).await?) }).await
     }
 
     /// Makes `call` (its method with its params); returns the result as JSON
@@ -67,7 +70,7 @@ impl FfiClient {
         let params = parse_json("params", &call.params_json)?;
         let options = call_options(call.idempotency_key, call.timeout_ms);
         let method = call.method;
-        run(async move {
+        run_on_worker(async move {
             let result = c.call_method_with(o, &method, &params, options).await?;
             Ok(to_json(&result))
         })
@@ -85,7 +88,7 @@ impl FfiClient {
             .into_iter()
             .map(FfiBatchCall::into_core)
             .collect::<Result<Vec<_>>>()?;
-        run(async move {
+        run_on_worker(async move {
             let results = c.batch(o, &calls).await?;
             Ok(results.into_iter().map(FfiBatchOutcome::from).collect())
         })
@@ -95,13 +98,13 @@ impl FfiClient {
     /// The object's whole state, as JSON object text.
     pub async fn get_state(&self, object_ref: ObjectRef) -> Result<String> {
         let (c, o) = (self.inner.clone(), object(object_ref)?);
-        run(async move { Ok(to_json(&Value::Object(c.get_state(o).await?))) }).await
+        run_on_worker(async move { Ok(to_json(&Value::Object(c.get_state(o).await?))) }).await
     }
 
     /// One key's value as JSON text; `NotFound` when absent.
     pub async fn get_state_key(&self, object_ref: ObjectRef, key: String) -> Result<String> {
         let (c, o) = (self.inner.clone(), object(object_ref)?);
-        run(async move { Ok(to_json(&c.get_state_key(o, &key).await?)) }).await
+        run_on_worker(async move { Ok(to_json(&c.get_state_key(o, &key).await?)) }).await
     }
 
     /// Sets one key to `value_json` and broadcasts it.
@@ -113,7 +116,7 @@ impl FfiClient {
     ) -> Result<()> {
         let (c, o) = (self.inner.clone(), object(object_ref)?);
         let value = parse_json("value", &value_json)?;
-        run(async move { Ok(c.update_state(o, &key, &value).await?) }).await
+        run_on_worker(async move { Ok(c.update_state(o, &key, &value).await?) }).await
     }
 
     /// Sets one key only if `condition` holds; a lost race is `Conflict`.
@@ -127,19 +130,19 @@ impl FfiClient {
         let (c, o) = (self.inner.clone(), object(object_ref)?);
         let value = parse_json("value", &value_json)?;
         let condition = condition.into_core()?;
-        run(async move { Ok(c.update_state_if(o, &key, &value, condition).await?) }).await
+        run_on_worker(async move { Ok(c.update_state_if(o, &key, &value, condition).await?) }).await
     }
 
     /// Deletes one key (no error when absent) and broadcasts the deletion.
     pub async fn delete_state(&self, object_ref: ObjectRef, key: String) -> Result<()> {
         let (c, o) = (self.inner.clone(), object(object_ref)?);
-        run(async move { Ok(c.delete_state(o, &key).await?) }).await
+        run_on_worker(async move { Ok(c.delete_state(o, &key).await?) }).await
     }
 
     /// Reads many keys; returns a JSON object text of those that exist.
     pub async fn get_many(&self, object_ref: ObjectRef, keys: Vec<String>) -> Result<String> {
         let (c, o) = (self.inner.clone(), object(object_ref)?);
-        run(async move {
+        run_on_worker(async move {
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
             Ok(to_json(&Value::Object(c.get_many(o, &keys).await?)))
         })
@@ -158,13 +161,13 @@ impl FfiClient {
                 })
             }
         };
-        run(async move { Ok(c.put_many(o, &entries).await?) }).await
+        run_on_worker(async move { Ok(c.put_many(o, &entries).await?) }).await
     }
 
     /// Deletes many keys; returns how many existed.
     pub async fn delete_many(&self, object_ref: ObjectRef, keys: Vec<String>) -> Result<u64> {
         let (c, o) = (self.inner.clone(), object(object_ref)?);
-        run(async move {
+        run_on_worker(async move {
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
             Ok(c.delete_many(o, &keys).await?)
         })
@@ -174,7 +177,7 @@ impl FfiClient {
     /// Deletes every key; returns how many there were.
     pub async fn delete_all(&self, object_ref: ObjectRef) -> Result<u64> {
         let (c, o) = (self.inner.clone(), object(object_ref)?);
-        run(async move { Ok(c.delete_all(o).await?) }).await
+        run_on_worker(async move { Ok(c.delete_all(o).await?) }).await
     }
 
     /// One page of keys; pass the cursor back (same options) for the next.
@@ -185,7 +188,7 @@ impl FfiClient {
         cursor: Option<String>,
     ) -> Result<FfiListPage> {
         let (c, o) = (self.inner.clone(), object(object_ref)?);
-        run(async move {
+        run_on_worker(async move {
             let page = c.list_page(o, &options.into(), cursor.as_deref()).await?;
             Ok(FfiListPage {
                 entries: entries(page.entries),
@@ -215,7 +218,7 @@ impl FfiClient {
             .into_iter()
             .map(FfiTxOp::into_core)
             .collect::<Result<Vec<_>>>()?;
-        run(async move {
+        run_on_worker(async move {
             let results = c.transaction(o, &ops).await?;
             Ok(results.iter().map(to_json).collect())
         })
@@ -225,19 +228,19 @@ impl FfiClient {
     /// The alarm's time (ms since the Unix epoch), if one is set.
     pub async fn get_alarm(&self, object_ref: ObjectRef) -> Result<Option<u64>> {
         let (c, o) = (self.inner.clone(), object(object_ref)?);
-        run(async move { Ok(c.get_alarm(o).await?) }).await
+        run_on_worker(async move { Ok(c.get_alarm(o).await?) }).await
     }
 
     /// Sets the alarm to `time_ms` (ms since the Unix epoch).
     pub async fn set_alarm(&self, object_ref: ObjectRef, time_ms: u64) -> Result<()> {
         let (c, o) = (self.inner.clone(), object(object_ref)?);
-        run(async move { Ok(c.set_alarm(o, time_ms).await?) }).await
+        run_on_worker(async move { Ok(c.set_alarm(o, time_ms).await?) }).await
     }
 
     /// Deletes the alarm (no error when none was set).
     pub async fn delete_alarm(&self, object_ref: ObjectRef) -> Result<()> {
         let (c, o) = (self.inner.clone(), object(object_ref)?);
-        run(async move { Ok(c.delete_alarm(o).await?) }).await
+        run_on_worker(async move { Ok(c.delete_alarm(o).await?) }).await
     }
 
     /// Runs one SQL statement; `params_json` is a JSON array of scalars.
@@ -257,7 +260,7 @@ impl FfiClient {
                 })
             }
         };
-        run(async move { Ok(c.sql(o, &query, &params).await?.into()) }).await
+        run_on_worker(async move { Ok(c.sql(o, &query, &params).await?.into()) }).await
     }
 
     /// A new unique object id in `namespace` (the default when `None`).
@@ -267,7 +270,7 @@ impl FfiClient {
         jurisdiction: Option<String>,
     ) -> Result<String> {
         let c = self.inner.clone();
-        run(async move {
+        run_on_worker(async move {
             Ok(
                 c.new_unique_id(namespace.as_deref(), jurisdiction.as_deref())
                     .await?,
@@ -283,14 +286,15 @@ impl FfiClient {
         name: String,
     ) -> Result<String> {
         let c = self.inner.clone();
-        run(async move { Ok(c.namespace_object_id(namespace.as_deref(), &name).await?) }).await
+        run_on_worker(async move { Ok(c.namespace_object_id(namespace.as_deref(), &name).await?) })
+            .await
     }
 
     /// One page of the account's namespaces (Cloudflare's management API;
     /// needs `account_id` and `api_token`).
     pub async fn list_namespaces(&self, page: u32, per_page: u32) -> Result<NamespacePage> {
         let c = self.inner.clone();
-        run(async move { Ok(c.list_namespaces(page, per_page).await?.into()) }).await
+        run_on_worker(async move { Ok(c.list_namespaces(page, per_page).await?.into()) }).await
     }
 
     /// One page of a namespace's objects (management API).
@@ -301,7 +305,7 @@ impl FfiClient {
         limit: u32,
     ) -> Result<ObjectPage> {
         let c = self.inner.clone();
-        run(async move {
+        run_on_worker(async move {
             Ok(c.list_objects(&namespace_id, cursor.as_deref(), limit)
                 .await?
                 .into())
@@ -362,7 +366,7 @@ impl FfiLister {
     /// The next page of entries, or `None` once the walk is done.
     pub async fn next_page(&self) -> Result<Option<Vec<FfiEntry>>> {
         let lister = self.inner.clone();
-        run(async move {
+        run_on_worker(async move {
             let page = lister.lock().await.next_page().await?;
             Ok(page.map(entries))
         })

@@ -54,7 +54,9 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
 }
 
 /// Polls `future` in place, on whatever thread the host's executor polls
-/// from, inside [`runtime`]'s context: what the core spawns (connection and
+/// from, inside [`runtime`]'s context (for WebSocket waits, where the
+/// connection task's hand-off then wakes the host directly; HTTP operations
+/// use [`run_on_worker`]): what the core spawns (connection and
 /// socket tasks) and its timers live on the runtime's workers, while the
 /// future itself needs no thread hop, is dropped in place when the host
 /// cancels (no abort race), and panics straight into uniffi's catch.
@@ -65,6 +67,35 @@ pub(crate) async fn run<T>(future: impl Future<Output = T>) -> T {
         future.as_mut().poll(cx)
     })
     .await
+}
+
+/// Runs `future` as a task on a [`runtime`] worker and waits for its output.
+/// For HTTP operations: the request and its connection's task then run on
+/// the same worker, and only the result crosses to the host's thread. Polled
+/// in place instead, the request bounces between the host thread and the
+/// connection task (Kotlin `http echo 1`: 5.2 context switches and ~270 µs of
+/// client CPU per call in place, 2.8 and ~200 µs as a task). Dropping the
+/// returned future (the host cancelled) aborts the task; a panic in it is
+/// resumed here, into uniffi's catch, as if it had been polled in place.
+pub(crate) async fn run_on_worker<T: Send + 'static>(
+    future: impl Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    /// Aborts the task when the host drops the call before it finished.
+    struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+    impl<T> Drop for AbortOnDrop<T> {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let mut task = AbortOnDrop(runtime().spawn(future));
+    match (&mut task.0).await {
+        Ok(output) => output,
+        Err(ended) if ended.is_panic() => std::panic::resume_unwind(ended.into_panic()),
+        Err(_) => Err(DurableObjectError::ConnectionClosed {
+            code: None,
+            reason: "the operation's task was cancelled (runtime shut down?)".into(),
+        }),
+    }
 }
 
 // ---- errors -----------------------------------------------------------------

@@ -1,6 +1,7 @@
 package com.cloudflare.durable
 
 import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeoutOrNull
 import kotlinx.serialization.json.JsonArray
 import kotlinx.serialization.json.JsonNull
 import kotlinx.serialization.json.JsonObject
@@ -30,6 +31,27 @@ class ClientTest {
             assertEquals(JsonObject(mapOf("value" to JsonPrimitive(15))), client.getState(name))
         }
     }
+
+    /**
+     * HTTP calls run as tasks on the core's runtime; cancelling the coroutine must abort that task
+     * rather than wait for the worker's reply, and leave the client usable.
+     */
+    @Test
+    fun `cancelling a call in flight returns at once and the client goes on`(worker: LocalWorker) =
+        runBlocking<Unit> {
+            worker.client().use { client ->
+                val name = "kt-cancel-$runId"
+                val started = System.nanoTime()
+                val outcome = withTimeoutOrNull(300) {
+                    client.callMethod(name, "test_sleep", buildJsonObject { put("ms", 20_000) })
+                }
+                val elapsedMs = (System.nanoTime() - started) / 1_000_000
+                assertEquals(null, outcome)
+                // Far below the 20 s the worker sleeps: the call was abandoned, not awaited.
+                assertTrue(elapsedMs < 10_000, "cancellation took $elapsedMs ms")
+                assertEquals(JsonPrimitive("after"), client.callMethod(name, "echo", JsonPrimitive("after")))
+            }
+        }
 
     @Test
     fun `updateState and deleteState round trip every JSON type`(worker: LocalWorker) = runBlocking<Unit> {
