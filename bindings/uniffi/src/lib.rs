@@ -6,10 +6,12 @@
 //! Kotlin, `JSONValue` / `Codable` in Swift), see `bindings/kotlin/README.md`.
 //!
 //! The core's work runs on a process-wide multi-thread tokio runtime owned by
-//! this crate ([`runtime`]): each async export polls its future inside that
-//! runtime's context ([`run`]), so the core's spawned I/O tasks and timers
-//! run on its two workers (uniffi's `async_runtime = "tokio"` would put them
-//! all on async-compat's single thread). Messages
+//! this crate ([`runtime`], one worker unless
+//! `CLOUDFLARE_DURABLE_RUNTIME_THREADS` says otherwise): HTTP operations run
+//! as tasks on it ([`run_on_worker`]), and WebSocket waits are polled in place
+//! inside its context ([`run`]), so the core's I/O tasks and timers always
+//! live on its workers (uniffi's `async_runtime = "tokio"` would put them all
+//! on async-compat's single thread). Messages
 //! and events reach the host by a pull model ([`FfiWebSocket::next_batch`],
 //! [`FfiClient::next_events`]): no callback ever runs on a Rust thread, and a
 //! slow consumer applies backpressure (the core buffers, then stops reading).
