@@ -51,6 +51,13 @@ CONTENDERS: List[Dict[str, Any]] = [
          what="reqwest 0.13 / tokio-tungstenite 0.30 loop (8 KiB WebSocket read buffer, as the core)"),
     dict(name="rust-core", lang="Rust", role="core", cmd=[RUST, "core"], cases=ALL,
          what="cloudflare-durable crate"),
+    # The core called from plain OS threads, no host language around it
+    # (bench/rust/src/host_threads.rs): what the thread crossing every binding
+    # makes costs by itself, and what calls driven on the caller's thread would.
+    dict(name="rust-core-hop", lang="Rust", role="diagnostic", cmd=[RUST, "core-hop"], cases={HTTP},
+         what="cloudflare-durable crate called from OS threads through one shared runtime worker (spawn + channel, as the bindings)"),
+    dict(name="rust-core-owned", lang="Rust", role="diagnostic", cmd=[RUST, "core-owned"], cases={HTTP},
+         what="cloudflare-durable crate called from OS threads, each driving its own current-thread runtime and client"),
     dict(name="py-async", lang="Python", role="binding", cmd=[PY, os.path.join(BENCH, "python", "contenders.py"), "py-async"],
          cases=ALL, what="cloudflare_durable.AsyncClient"),
     dict(name="py-sync", lang="Python", role="binding", cmd=[PY, os.path.join(BENCH, "python", "contenders.py"), "py-sync"],

@@ -1,8 +1,12 @@
 //! Benchmark contenders in Rust: `core` (the `cloudflare-durable` crate) and
-//! `raw` (a bare reqwest / tokio-tungstenite loop: the floor).
+//! `raw` (a bare reqwest / tokio-tungstenite loop: the floor); for HTTP also
+//! `core-hop` and `core-owned`, the core called from plain OS threads
+//! (`host_threads.rs`).
 //!
-//! `cfd-bench <raw|core> <case> [args]`; the cases and the JSON line printed
-//! at the end are described in `bench/README.md`.
+//! `cfd-bench <raw|core|core-hop|core-owned> <case> [args]`; the cases and
+//! the JSON line printed at the end are described in `bench/README.md`.
+
+mod host_threads;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -465,7 +469,7 @@ async fn sockets(env: Env, contender: &str, count: usize) -> Result<(), BoxError
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: cfd-bench <raw|core> <http METHOD CONC | ws_seq | ws_burst N | sockets N>";
+    let usage = "usage: cfd-bench <raw|core> <http METHOD CONC | ws_seq | ws_burst N | sockets N>, or cfd-bench <core-hop|core-owned> http METHOD CONC";
     if args.len() < 3 {
         eprintln!("{usage}");
         std::process::exit(2);
@@ -473,6 +477,14 @@ async fn main() {
     let env = Env::load();
     let contender = args[1].as_str();
     let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
+    if !["raw", "core", "core-hop", "core-owned"].contains(&contender) {
+        eprintln!("{usage}");
+        std::process::exit(2);
+    }
+    if contender.starts_with("core-") && args[2] != "http" {
+        // This contender has no such case (bench/README.md).
+        std::process::exit(3);
+    }
     let result: Result<(), BoxError> = match args[2].as_str() {
         "http" => {
             let method: &'static str = if arg(3) == "increment" {
@@ -482,6 +494,21 @@ async fn main() {
             };
             let conc: usize = arg(4).parse().unwrap_or(1);
             match contender {
+                "core-hop" | "core-owned" => {
+                    let route = if contender == "core-hop" {
+                        host_threads::Route::Hop
+                    } else {
+                        host_threads::Route::Owned
+                    };
+                    // Off the async runtime: the case blocks its thread and
+                    // drops runtimes of its own.
+                    tokio::task::spawn_blocking(move || {
+                        host_threads::http_case(env, route, method, conc)
+                    })
+                    .await
+                    .map_err(|e| -> BoxError { e.to_string().into() })
+                    .and_then(|r| r)
+                }
                 "core" => match core_client(&env, conc) {
                     Ok(c) => {
                         http_case(env, Core(c), method, conc).await;
