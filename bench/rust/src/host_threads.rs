@@ -11,16 +11,14 @@
 //!   and drives its own call (`block_on`): no crossing, what a binding whose
 //!   calls run on the caller's thread would cost.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use cloudflare_durable::{Client, DEFAULT_RUNTIME_THREADS};
-use serde_json::json;
 use tokio::runtime::{Builder, Runtime};
 
-use crate::{core_client, cpu_seconds, params, report, BoxError, Env};
+use crate::{core_client, cpu_seconds, http_object, params, BoxError, Env, Window};
 
 /// How the calling threads reach the core.
 #[derive(Clone, Copy)]
@@ -49,13 +47,10 @@ pub fn http_case(
         })),
         Route::Owned => None,
     };
-    let start = Instant::now();
-    let t0 = start + Duration::from_secs_f64(env.warmup);
-    let t1 = t0 + Duration::from_secs_f64(env.seconds);
-    let errors = Arc::new(AtomicU64::new(0));
+    let window = Window::new(&env);
     let mut threads = Vec::new();
     for j in 0..concurrency {
-        let (env, errors, shared) = (env.clone(), errors.clone(), shared.clone());
+        let (env, window, shared) = (env.clone(), window.clone(), shared.clone());
         threads.push(std::thread::spawn(move || -> Result<Vec<u64>, BoxError> {
             let caller = match shared {
                 Some(shared) => Caller::Hop(shared),
@@ -68,45 +63,27 @@ pub fn http_case(
             let mut n = 0u64;
             loop {
                 let begin = Instant::now();
-                if begin >= t1 {
+                if window.is_over(begin) {
                     break;
                 }
-                let object = format!("{}-h-{}", env.prefix, (j + n as usize) % env.objects);
-                let result = caller.call(object, method, n);
+                let result = caller.call(http_object(&env, j, n), method, n);
                 n += 1;
-                let done = Instant::now();
-                if done >= t0 && done <= t1 {
-                    match result {
-                        Ok(()) => lat.push((done - begin).as_micros() as u64),
-                        Err(e) => {
-                            if errors.fetch_add(1, Ordering::Relaxed) == 0 {
-                                eprintln!("error: {e}");
-                            }
-                        }
-                    }
-                }
+                window.record(begin, result, &mut lat);
             }
             Ok(lat)
         }));
     }
-    std::thread::sleep(t0.saturating_duration_since(Instant::now()));
+    std::thread::sleep(window.t0.saturating_duration_since(Instant::now()));
     let cpu0 = cpu_seconds();
     let w0 = Instant::now();
-    std::thread::sleep(t1.saturating_duration_since(Instant::now()));
+    std::thread::sleep(window.t1.saturating_duration_since(Instant::now()));
     let cpu = cpu_seconds() - cpu0;
     let wall = w0.elapsed().as_secs_f64();
     let mut lat = Vec::new();
     for t in threads {
         lat.extend(t.join().map_err(|_| "a calling thread panicked")??);
     }
-    report(
-        lat.len() as u64,
-        errors.load(Ordering::Relaxed),
-        wall,
-        cpu,
-        lat,
-        json!({}),
-    );
+    window.report(cpu, wall, lat);
     Ok(())
 }
 

@@ -182,60 +182,92 @@ fn core_client(env: &Env, pool: usize) -> Result<Client, BoxError> {
     )?)
 }
 
+/// The measured window of a timed HTTP case, shared by its callers: calls
+/// that complete inside it count, as a latency or as an error.
+#[derive(Clone)]
+struct Window {
+    t0: Instant,
+    t1: Instant,
+    errors: Arc<AtomicU64>,
+}
+
+impl Window {
+    /// Opens `env.warmup` from now and lasts `env.seconds`.
+    fn new(env: &Env) -> Self {
+        let t0 = Instant::now() + Duration::from_secs_f64(env.warmup);
+        Window {
+            t0,
+            t1: t0 + Duration::from_secs_f64(env.seconds),
+            errors: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Whether a call starting at `now` is too late to count.
+    fn is_over(&self, now: Instant) -> bool {
+        now >= self.t1
+    }
+
+    /// Records the outcome of a call that began at `begin` and just ended.
+    fn record(&self, begin: Instant, result: Result<(), BoxError>, lat: &mut Vec<u64>) {
+        let done = Instant::now();
+        if done < self.t0 || done > self.t1 {
+            return;
+        }
+        match result {
+            Ok(()) => lat.push((done - begin).as_micros() as u64),
+            Err(e) => {
+                if self.errors.fetch_add(1, Ordering::Relaxed) == 0 {
+                    eprintln!("error: {e}");
+                }
+            }
+        }
+    }
+
+    /// Prints the case's line from the CPU and wall time of the window.
+    fn report(&self, cpu: f64, wall: f64, lat: Vec<u64>) {
+        let errors = self.errors.load(Ordering::Relaxed);
+        report(lat.len() as u64, errors, wall, cpu, lat, json!({}));
+    }
+}
+
+/// The object the `n`th call of caller `j` goes to.
+fn http_object(env: &Env, j: usize, n: u64) -> String {
+    format!("{}-h-{}", env.prefix, (j + n as usize) % env.objects)
+}
+
 async fn http_case<C: Caller>(env: Env, caller: C, method: &'static str, concurrency: usize) {
     let caller = Arc::new(caller);
-    let start = Instant::now();
-    let t0 = start + Duration::from_secs_f64(env.warmup);
-    let t1 = t0 + Duration::from_secs_f64(env.seconds);
-    let errors = Arc::new(AtomicU64::new(0));
+    let window = Window::new(&env);
     let mut tasks = Vec::new();
     for j in 0..concurrency {
-        let (caller, env, errors) = (caller.clone(), env.clone(), errors.clone());
+        let (caller, env, window) = (caller.clone(), env.clone(), window.clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut n = 0u64;
             loop {
                 let begin = Instant::now();
-                if begin >= t1 {
+                if window.is_over(begin) {
                     break;
                 }
-                let object = format!("{}-h-{}", env.prefix, (j + n as usize) % env.objects);
+                let object = http_object(&env, j, n);
                 let result = caller.call(object, method, params(method, n)).await;
                 n += 1;
-                let done = Instant::now();
-                // Calls that complete inside the window count.
-                if done >= t0 && done <= t1 {
-                    match result {
-                        Ok(()) => lat.push((done - begin).as_micros() as u64),
-                        Err(e) => {
-                            if errors.fetch_add(1, Ordering::Relaxed) == 0 {
-                                eprintln!("error: {e}");
-                            }
-                        }
-                    }
-                }
+                window.record(begin, result, &mut lat);
             }
             lat
         }));
     }
-    tokio::time::sleep_until(t0.into()).await;
+    tokio::time::sleep_until(window.t0.into()).await;
     let cpu0 = cpu_seconds();
     let w0 = Instant::now();
-    tokio::time::sleep_until(t1.into()).await;
+    tokio::time::sleep_until(window.t1.into()).await;
     let cpu = cpu_seconds() - cpu0;
     let wall = w0.elapsed().as_secs_f64();
     let mut lat = Vec::new();
     for t in tasks {
         lat.extend(t.await.expect("worker task"));
     }
-    report(
-        lat.len() as u64,
-        errors.load(Ordering::Relaxed),
-        wall,
-        cpu,
-        lat,
-        json!({}),
-    );
+    window.report(cpu, wall, lat);
 }
 
 type RawSocket =
