@@ -60,8 +60,10 @@ pub struct LoopCompletions {
 impl LoopCompletions {
     /// Completes every queued future (the loop calls it when woken).
     fn drain(&self, py: Python<'_>) {
-        let mut sink = [0u8; 64];
-        while matches!((&self.queue.watched).read(&mut sink), Ok(n) if n > 0) {}
+        // At most one wake-up byte is pending (`signalled` guards the write),
+        // so one read empties the socket; a byte left behind only calls
+        // `drain` once more (the loop's reader is level-triggered).
+        let _ = (&self.queue.watched).read(&mut [0u8; 64]);
         // Cleared before taking the queue: a push after the take signals again.
         self.queue.signalled.store(false, Ordering::Release);
         let done = std::mem::take(&mut *self.queue.done.lock().unwrap_or_else(|e| e.into_inner()));
