@@ -100,7 +100,7 @@ pub fn shutdown(py: Python<'_>) {
         let mut guard = SOCKETS.lock().unwrap_or_else(|p| p.into_inner());
         guard.drain(..).filter_map(|w| w.upgrade()).collect()
     };
-    let ours = current_pid() == Some(std::process::id());
+    let ours = current_pid() == Some(crate::process_id::process_id());
     if ours && !sockets.is_empty() {
         let _ = block_on(py, async move {
             let close = async {
@@ -130,7 +130,7 @@ pub fn current_pid() -> Option<u32> {
 /// This process's runtime, built on first use (and again after a fork), with
 /// `CLOUDFLARE_DURABLE_RUNTIME_THREADS` workers (1 by default).
 pub fn get() -> std::io::Result<&'static Runtime> {
-    let pid = std::process::id();
+    let pid = crate::process_id::process_id();
     loop {
         let current = CURRENT.load(Ordering::Acquire);
         if !current.is_null() {

@@ -240,6 +240,7 @@ class AsyncClient:
         except RuntimeError:
             self._loop = None
         wants_events = on_event is not None or logger.isEnabledFor(logging.INFO)
+        self._wants_events = wants_events
         self._native = _native.NativeClient(
             worker_url=worker_url,
             account_id=account_id,
@@ -271,7 +272,9 @@ class AsyncClient:
             pass
 
     def _bind_loop(self) -> None:
-        self._loop = asyncio.get_running_loop()
+        # Only events need the loop (and asking for it costs a getpid).
+        if self._wants_events:
+            self._loop = asyncio.get_running_loop()
 
     @property
     def worker_url(self) -> str:
