@@ -21,7 +21,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional
 
 URL = os.environ.get("BENCH_URL", "http://127.0.0.1:8787").rstrip("/")
-WS_URL = "ws" + URL[len("http"):]
+WS_URL = "ws" + URL[len("http") :]
 SECONDS = float(os.environ.get("BENCH_SECONDS", "2"))
 WARMUP = float(os.environ.get("BENCH_WARMUP", "0.5"))
 OBJECTS = int(os.environ.get("BENCH_OBJECTS", "16"))
@@ -47,7 +47,10 @@ def idem() -> str:
 
 
 def traceparent() -> str:
-    return "00-%032x-%016x-01" % (random.getrandbits(128) | 1, random.getrandbits(64) | 1)
+    return "00-%032x-%016x-01" % (
+        random.getrandbits(128) | 1,
+        random.getrandbits(64) | 1,
+    )
 
 
 def headers() -> Dict[str, str]:
@@ -72,7 +75,9 @@ def pct(sorted_lat: List[float], p: float) -> float:
     return sorted_lat[round((len(sorted_lat) - 1) * p)]
 
 
-def report(ops: int, errors: int, wall: float, cpu_s: float, lat: List[float], **extra: Any) -> None:
+def report(
+    ops: int, errors: int, wall: float, cpu_s: float, lat: List[float], **extra: Any
+) -> None:
     lat.sort()
     out = {
         "ops": ops,
@@ -95,7 +100,10 @@ def check(reply: Any) -> None:
 
 # ---------------------------------------------------------------- HTTP, async
 
-async def http_async(call: Callable[[str, str, Any], Any], method: str, conc: int) -> None:
+
+async def http_async(
+    call: Callable[[str, str, Any], Any], method: str, conc: int
+) -> None:
     start = time.perf_counter()
     t0, t1 = start + WARMUP, start + WARMUP + SECONDS
     lat: List[float] = []
@@ -131,7 +139,9 @@ async def http_async(call: Callable[[str, str, Any], Any], method: str, conc: in
     report(len(lat), errors[0], w1 - w0, c1 - c0, lat)
 
 
-def http_sync(make_call: Callable[[], Callable[[str, str, Any], Any]], method: str, conc: int) -> None:
+def http_sync(
+    make_call: Callable[[], Callable[[str, str, Any], Any]], method: str, conc: int
+) -> None:
     lat: List[float] = []
     errors = [0]
     go = threading.Event()
@@ -179,6 +189,7 @@ def http_sync(make_call: Callable[[], Callable[[str, str, Any], Any]], method: s
 
 # ---------------------------------------------------------------- contenders
 
+
 def run_http(contender: str, method: str, conc: int) -> None:
     if contender == "py-async":
         from cloudflare_durable import AsyncClient
@@ -202,7 +213,9 @@ def run_http(contender: str, method: str, conc: int) -> None:
 
                 async def call(o: str, m: str, p: Any) -> Any:
                     async with session.post(
-                        f"{URL}/object/{o}/method/{m}", data=json.dumps(p), headers=headers()
+                        f"{URL}/object/{o}/method/{m}",
+                        data=json.dumps(p),
+                        headers=headers(),
                     ) as r:
                         reply = json.loads(await r.read())
                         check(reply)
@@ -220,7 +233,9 @@ def run_http(contender: str, method: str, conc: int) -> None:
 
                 async def call(o: str, m: str, p: Any) -> Any:
                     r = await session.post(
-                        f"{URL}/object/{o}/method/{m}", content=json.dumps(p), headers=headers()
+                        f"{URL}/object/{o}/method/{m}",
+                        content=json.dumps(p),
+                        headers=headers(),
                     )
                     reply = json.loads(r.content)
                     check(reply)
@@ -236,7 +251,11 @@ def run_http(contender: str, method: str, conc: int) -> None:
         with httpx.Client(limits=limits, timeout=30) as session:
 
             def call(o: str, m: str, p: Any) -> Any:
-                r = session.post(f"{URL}/object/{o}/method/{m}", content=json.dumps(p), headers=headers())
+                r = session.post(
+                    f"{URL}/object/{o}/method/{m}",
+                    content=json.dumps(p),
+                    headers=headers(),
+                )
                 reply = json.loads(r.content)
                 check(reply)
                 return reply["result"]
@@ -250,7 +269,9 @@ def run_http(contender: str, method: str, conc: int) -> None:
         session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=conc))
 
         def call(o: str, m: str, p: Any) -> Any:
-            r = session.post(f"{URL}/object/{o}/method/{m}", data=json.dumps(p), headers=headers())
+            r = session.post(
+                f"{URL}/object/{o}/method/{m}", data=json.dumps(p), headers=headers()
+            )
             reply = json.loads(r.content)
             check(reply)
             return reply["result"]
@@ -262,8 +283,13 @@ def run_http(contender: str, method: str, conc: int) -> None:
 
 def method_frame(n: int) -> str:
     return json.dumps(
-        {"type": "method", "id": str(n), "method": "echo", "params": params("echo", n),
-         "idempotency_key": idem()}
+        {
+            "type": "method",
+            "id": str(n),
+            "method": "echo",
+            "params": params("echo", n),
+            "idempotency_key": idem(),
+        }
     )
 
 
@@ -317,12 +343,17 @@ def run_ws_seq(contender: str) -> None:
         import websockets
 
         async def main() -> None:
-            async with websockets.connect(f"{WS_URL}/object/{object_name}/websocket") as ws:
+            async with websockets.connect(
+                f"{WS_URL}/object/{object_name}/websocket"
+            ) as ws:
                 await until(ws, lambda m: m.get("type") == "init")
 
                 async def call(n: int) -> None:
                     await ws.send(method_frame(n))
-                    reply = await until(ws, lambda m: m.get("type") == "response" and m.get("id") == str(n))
+                    reply = await until(
+                        ws,
+                        lambda m: m.get("type") == "response" and m.get("id") == str(n),
+                    )
                     if reply.get("success") is not True:
                         raise RuntimeError(reply)
 
@@ -350,12 +381,20 @@ def run_ws_burst(contender: str, count: int) -> None:
         end = time.perf_counter()
         c = cpu() - c0
         span = end - (first or ready)
-        print(json.dumps({
-            "ops": received, "errors": 0, "wall_s": end - ready, "cpu_s": c,
-            "ops_per_s": received / span if span else 0.0,
-            "cpu_us_per_op": c * 1e6 / received if received else 0.0,
-            "first_to_last_s": span,
-        }), flush=True)
+        print(
+            json.dumps(
+                {
+                    "ops": received,
+                    "errors": 0,
+                    "wall_s": end - ready,
+                    "cpu_s": c,
+                    "ops_per_s": received / span if span else 0.0,
+                    "cpu_us_per_op": c * 1e6 / received if received else 0.0,
+                    "first_to_last_s": span,
+                }
+            ),
+            flush=True,
+        )
 
     if contender == "py-async":
         from cloudflare_durable import AsyncClient
@@ -401,7 +440,9 @@ def run_ws_burst(contender: str, count: int) -> None:
         import websockets
 
         async def main() -> None:
-            async with websockets.connect(f"{WS_URL}/object/{object_name}/websocket", max_queue=None) as ws:
+            async with websockets.connect(
+                f"{WS_URL}/object/{object_name}/websocket", max_queue=None
+            ) as ws:
                 await until(ws, lambda m: m.get("type") == "init")
                 c0, ready = cpu(), time.perf_counter()
                 print("READY", flush=True)
@@ -424,17 +465,29 @@ def run_ws_burst(contender: str, count: int) -> None:
 def run_sockets(contender: str, count: int) -> None:
     names = [f"{PREFIX}-s-{i % 100}" for i in range(count)]
 
-    def done(r0: int, c0: float, t0: float, held: int, errors: int, settle: Callable[[], Any]) -> None:
+    def done(
+        r0: int, c0: float, t0: float, held: int, errors: int, settle: Callable[[], Any]
+    ) -> None:
         open_s = time.perf_counter() - t0
         c = cpu() - c0
         settle()
         r1 = rss()
-        print(json.dumps({
-            "ops": held, "errors": errors, "wall_s": open_s, "cpu_s": c, "open_s": open_s,
-            "rss_before": r0, "rss_after": r1,
-            "bytes_per_socket": max(0, r1 - r0) / max(1, held),
-            "cpu_us_per_op": c * 1e6 / max(1, held),
-        }), flush=True)
+        print(
+            json.dumps(
+                {
+                    "ops": held,
+                    "errors": errors,
+                    "wall_s": open_s,
+                    "cpu_s": c,
+                    "open_s": open_s,
+                    "rss_before": r0,
+                    "rss_after": r1,
+                    "bytes_per_socket": max(0, r1 - r0) / max(1, held),
+                    "cpu_us_per_op": c * 1e6 / max(1, held),
+                }
+            ),
+            flush=True,
+        )
 
     async def open_all(open_one: Callable[[str], Any]) -> List[Any]:
         gate = asyncio.Semaphore(OPEN_CONCURRENCY)
@@ -490,12 +543,22 @@ def run_sockets(contender: str, count: int) -> None:
             c1 = cpu()
             await asyncio.sleep(1)
             r1 = rss()
-            print(json.dumps({
-                "ops": len(held), "errors": count - len(held), "wall_s": open_s_done - t0,
-                "cpu_s": c1 - c0, "open_s": open_s_done - t0, "rss_before": r0, "rss_after": r1,
-                "bytes_per_socket": max(0, r1 - r0) / max(1, len(held)),
-                "cpu_us_per_op": (c1 - c0) * 1e6 / max(1, len(held)),
-            }), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "ops": len(held),
+                        "errors": count - len(held),
+                        "wall_s": open_s_done - t0,
+                        "cpu_s": c1 - c0,
+                        "open_s": open_s_done - t0,
+                        "rss_before": r0,
+                        "rss_after": r1,
+                        "bytes_per_socket": max(0, r1 - r0) / max(1, len(held)),
+                        "cpu_us_per_op": (c1 - c0) * 1e6 / max(1, len(held)),
+                    }
+                ),
+                flush=True,
+            )
             await asyncio.gather(*(ws.close() for ws in held), return_exceptions=True)
             for r in readers:
                 r.cancel()
