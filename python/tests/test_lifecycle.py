@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from typing import Any, Callable, List
 
@@ -148,3 +149,69 @@ def test_blocking_iteration_answers_ctrl_c(url: str, name: Callable[[str], str])
             proc.kill()
     assert proc.returncode == 0, err
     assert "interrupted" in out
+
+
+def test_blocking_call_answers_ctrl_c(url: str, name: Callable[[str], str]) -> None:
+    script = textwrap.dedent(
+        f"""
+        import sys, cloudflare_durable as cd
+        with cd.Client(worker_url={url!r}) as client:
+            obj = {name("sigint-call")!r}
+            client.call_method(obj, "echo", {{}})
+            waiting = False
+            try:
+                print("ready", flush=True)
+                waiting = True
+                client.call_method(obj, "test_sleep", {{"ms": 20000}}, timeout=30)
+            except KeyboardInterrupt:
+                print("interrupted" if waiting else "early", flush=True)
+                sys.exit(0)
+        sys.exit(3)
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        wait_until(lambda: _state(proc.pid) == "S", what="child blocked")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)  # well before the 20 s call ends
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "interrupted" in out
+
+
+def _switches(tid: int) -> int:
+    with open(f"/proc/self/task/{tid}/status") as f:
+        for line in f:
+            if line.startswith("voluntary_ctxt_switches:"):
+                return int(line.split()[1])
+    raise AssertionError("no voluntary_ctxt_switches line")
+
+
+def test_blocking_call_off_the_main_thread_waits_without_waking(
+    url: str, name: Callable[[str], str]
+) -> None:
+    # Only the main thread runs signal handlers; another thread waiting for
+    # a 1.5 s call must sleep through it instead of waking every 50 ms.
+    seen: List[Any] = []
+
+    def call() -> None:
+        tid = threading.get_native_id()
+        before = _switches(tid)
+        result = client.call_method(name("quiet"), "test_sleep", {"ms": 1500}, timeout=30)
+        seen.append((result, _switches(tid) - before))
+
+    with cd.Client(worker_url=url) as client:
+        client.call_method(name("quiet"), "echo", {})  # connection and runtime ready
+        thread = threading.Thread(target=call)
+        thread.start()
+        thread.join(30)
+    assert not thread.is_alive()
+    (result, switches) = seen[0]
+    assert result == {"slept": 1500}
+    assert switches < 10, f"the waiting thread woke {switches} times"

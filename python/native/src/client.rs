@@ -195,7 +195,7 @@ impl NativeClient {
     /// The core client (carrying `traceparent` when given), unless closed
     /// or inherited across `fork()`.
     fn client(&self, traceparent: Option<&str>) -> PyResult<Client> {
-        let pid = crate::process_id::process_id();
+        let pid = crate::process::process_id();
         if pid != self.pid {
             return Err(errors::closed(format!(
                 "this client was created in process {} and cannot be used after fork() \
@@ -368,7 +368,7 @@ impl NativeClient {
         let client = Client::new(config).map_err(to_py)?;
         Ok(NativeClient {
             client: RwLock::new(Some(client)),
-            pid: crate::process_id::process_id(),
+            pid: crate::process::process_id(),
             sockets: Mutex::new(Vec::new()),
         })
     }
@@ -873,7 +873,7 @@ impl NativeClient {
     /// pool. Idempotent; later operations raise `ConnectionClosedError`.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         let sockets = self.take_for_close();
-        if sockets.is_empty() || crate::process_id::process_id() != self.pid {
+        if sockets.is_empty() || crate::process::process_id() != self.pid {
             return Ok(());
         }
         block_on(py, close_all(sockets))
@@ -882,7 +882,7 @@ impl NativeClient {
     /// Awaitable form of `close`.
     fn close_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let sockets = self.take_for_close();
-        let forked = crate::process_id::process_id() != self.pid;
+        let forked = crate::process::process_id() != self.pid;
         future_into_py(py, async move {
             if !forked {
                 close_all(sockets).await;

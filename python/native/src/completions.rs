@@ -141,7 +141,7 @@ fn queue_for(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<Arc<Queu
             .borrow()
             .as_ref()
             .filter(|(cached_loop, queue)| {
-                cached_loop.bind(py).is(event_loop) && queue.pid == crate::process_id::process_id()
+                cached_loop.bind(py).is(event_loop) && queue.pid == crate::process::process_id()
             })
             .map(|(_, queue)| queue.clone())
     });
@@ -153,7 +153,7 @@ fn queue_for(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<Arc<Queu
     watched.set_nonblocking(true).map_err(io_error)?;
     let fd = watched.as_raw_fd();
     let queue = Arc::new(Queue {
-        pid: crate::process_id::process_id(),
+        pid: crate::process::process_id(),
         done: Mutex::new(Vec::new()),
         signalled: AtomicBool::new(false),
         wake,

@@ -9,7 +9,7 @@ mod client;
 mod completions;
 mod convert;
 mod errors;
-mod process_id;
+mod process;
 mod runtime;
 mod websocket;
 
@@ -18,7 +18,7 @@ use pyo3::prelude::*;
 /// The `cloudflare_durable._native` module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    process_id::watch_forks();
+    process::watch(m.py())?;
     m.add_class::<client::NativeClient>()?;
     m.add_class::<websocket::NativeWebSocket>()?;
     m.add_function(wrap_pyfunction!(convert::to_json_value, m)?)?;

@@ -100,7 +100,7 @@ pub fn shutdown(py: Python<'_>) {
         let mut guard = SOCKETS.lock().unwrap_or_else(|p| p.into_inner());
         guard.drain(..).filter_map(|w| w.upgrade()).collect()
     };
-    let ours = current_pid() == Some(crate::process_id::process_id());
+    let ours = current_pid() == Some(crate::process::process_id());
     if ours && !sockets.is_empty() {
         let _ = block_on(py, async move {
             let close = async {
@@ -130,7 +130,7 @@ pub fn current_pid() -> Option<u32> {
 /// This process's runtime, built on first use (and again after a fork), with
 /// `CLOUDFLARE_DURABLE_RUNTIME_THREADS` workers (1 by default).
 pub fn get() -> std::io::Result<&'static Runtime> {
-    let pid = crate::process_id::process_id();
+    let pid = crate::process::process_id();
     loop {
         let current = CURRENT.load(Ordering::Acquire);
         if !current.is_null() {
@@ -176,6 +176,10 @@ pub fn get_py() -> PyResult<&'static Runtime> {
 /// requests: the request and its connection's task then run on the same
 /// worker, and only the result crosses to this thread.
 ///
+/// Only the main thread runs signal handlers, so only it wakes up in
+/// slices; another thread sleeps until the result (at 256 threads the
+/// slices cost each call several extra GIL acquisitions).
+///
 /// A daemon thread still waiting here once the interpreter is finalizing
 /// stays parked instead of re-attaching (which would kill it mid-Rust-frame).
 pub fn block_on<T, F>(py: Python<'_>, future: F) -> PyResult<T>
@@ -188,10 +192,15 @@ where
     let task = runtime.spawn(async move {
         let _ = tx.send(future.await);
     });
+    let sliced = crate::process::may_run_signal_handlers();
     let mut rx = rx;
     loop {
         let (back, received) = py.detach(move || {
-            let received = rx.recv_timeout(SIGNAL_SLICE);
+            let received = if sliced {
+                rx.recv_timeout(SIGNAL_SLICE)
+            } else {
+                rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+            };
             park_if_finalizing();
             (rx, received)
         });

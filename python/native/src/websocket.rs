@@ -22,12 +22,12 @@ impl NativeWebSocket {
     pub fn new(socket: Arc<WebSocket>) -> Self {
         NativeWebSocket {
             socket,
-            pid: crate::process_id::process_id(),
+            pid: crate::process::process_id(),
         }
     }
 
     fn socket(&self) -> PyResult<Arc<WebSocket>> {
-        if crate::process_id::process_id() != self.pid {
+        if crate::process::process_id() != self.pid {
             return Err(errors::closed(
                 "this WebSocket was opened before fork(); open a new one in the child process",
             ));
@@ -162,7 +162,7 @@ impl NativeWebSocket {
 
     /// Closes the socket (code 1000); idempotent.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        if crate::process_id::process_id() != self.pid {
+        if crate::process::process_id() != self.pid {
             return Ok(());
         }
         let socket = self.socket.clone();
