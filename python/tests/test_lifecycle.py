@@ -118,7 +118,10 @@ def _state(pid: int) -> str:
 def test_blocking_iteration_answers_ctrl_c(url: str, name: Callable[[str], str]) -> None:
     script = textwrap.dedent(
         f"""
-        import sys, cloudflare_durable as cd
+        import signal, sys, cloudflare_durable as cd
+        # Python leaves SIGINT ignored when its parent ignored it (a shell's
+        # background job): install its handler whatever the test runs under.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         with cd.Client(worker_url={url!r}) as client:
             with client.websocket({name("sigint")!r}) as ws:
                 ws.recv(timeout=10)
@@ -154,7 +157,8 @@ def test_blocking_iteration_answers_ctrl_c(url: str, name: Callable[[str], str])
 def test_blocking_call_answers_ctrl_c(url: str, name: Callable[[str], str]) -> None:
     script = textwrap.dedent(
         f"""
-        import sys, cloudflare_durable as cd
+        import signal, sys, cloudflare_durable as cd
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as above
         with cd.Client(worker_url={url!r}) as client:
             obj = {name("sigint-call")!r}
             client.call_method(obj, "echo", {{}})
