@@ -219,3 +219,30 @@ def test_blocking_call_off_the_main_thread_waits_without_waking(
     (result, switches) = seen[0]
     assert result == {"slept": 1500}
     assert switches < 10, f"the waiting thread woke {switches} times"
+
+
+def test_blocking_socket_wait_off_the_main_thread_waits_without_waking(
+    url: str, name: Callable[[str], str]
+) -> None:
+    # The same for a blocking wait on a WebSocket: 1.5 s without a message.
+    seen: List[Any] = []
+
+    def wait(ws: cd.WebSocket) -> None:
+        tid = threading.get_native_id()
+        before = _switches(tid)
+        try:
+            ws.recv(timeout=1.5)
+            seen.append(("message", _switches(tid) - before))
+        except cd.DurableTimeoutError:
+            seen.append(("timeout", _switches(tid) - before))
+
+    with cd.Client(worker_url=url) as client:
+        with client.websocket(name("quiet-socket")) as ws:
+            assert ws.recv(timeout=10)["type"] == "init"
+            thread = threading.Thread(target=wait, args=(ws,))
+            thread.start()
+            thread.join(30)
+    assert not thread.is_alive()
+    (outcome, switches) = seen[0]
+    assert outcome == "timeout"
+    assert switches < 10, f"the waiting thread woke {switches} times"

@@ -227,7 +227,9 @@ where
 /// (messages, calls): the connection task's hand-off wakes this thread
 /// directly, one thread hand-off fewer than through a worker. A thread
 /// already inside the runtime (a signal handler running during such a wait)
-/// falls back to [`block_on`].
+/// falls back to [`block_on`]. As there, only the main thread wakes up in
+/// slices to let Ctrl-C through; and a thread whose wait ends once the
+/// interpreter is finalizing parks instead of re-attaching.
 pub fn block_on_here<T, F>(py: Python<'_>, future: F) -> PyResult<T>
 where
     T: Send + 'static,
@@ -237,11 +239,18 @@ where
         return block_on(py, future);
     }
     let runtime = get_py()?;
+    let sliced = crate::process::may_run_signal_handlers();
     py.detach(move || {
         runtime.block_on(async move {
             let mut future = std::pin::pin!(future);
+            if !sliced {
+                let value = future.await;
+                park_if_finalizing();
+                return Ok(value);
+            }
             loop {
                 if let Ok(value) = tokio::time::timeout(SIGNAL_SLICE, &mut future).await {
+                    park_if_finalizing();
                     return Ok(value);
                 }
                 park_if_finalizing();
