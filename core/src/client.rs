@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use reqwest::header::HeaderValue;
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
@@ -33,7 +34,8 @@ pub struct CallOptions {
 #[derive(Clone, Debug)]
 pub struct Client {
     pub(crate) transport: Arc<Transport>,
-    traceparent: Option<String>,
+    /// The caller's `traceparent`, checked, sent instead of a fresh one.
+    traceparent: Option<HeaderValue>,
 }
 
 impl Client {
@@ -60,7 +62,7 @@ impl Client {
     pub fn with_traceparent(&self, traceparent: &str) -> Result<Client> {
         Ok(Client {
             transport: self.transport.clone(),
-            traceparent: Some(trace::check(traceparent)?),
+            traceparent: Some(trace::header(trace::check(traceparent)?)?),
         })
     }
 
@@ -136,7 +138,7 @@ impl Client {
         );
         request.method_name = Some(method.to_owned());
         request.body = Some(body.into());
-        request.idempotency_key = Some(key);
+        request.idempotency_key = Some(idempotency::header(key)?);
         if let Some(timeout) = options.timeout {
             request.timeout = timeout;
         }
@@ -277,7 +279,11 @@ impl Client {
             body: None,
             idempotency_key: None,
             timeout: self.config().timeout,
-            traceparent: self.traceparent.clone().unwrap_or_else(trace::generate),
+            // A generated id is always a valid header value.
+            traceparent: self
+                .traceparent
+                .clone()
+                .or_else(|| trace::header(trace::generate()).ok()),
             base_url: None,
             repeatable: true,
         }

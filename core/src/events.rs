@@ -86,6 +86,12 @@ impl Emitter {
         Emitter { hook }
     }
 
+    /// Whether request start and stop events reach anyone: a hook, or a
+    /// `tracing` subscriber at debug level (they are logged there).
+    pub(crate) fn wants_request_events(&self) -> bool {
+        self.hook.is_some() || tracing::level_enabled!(tracing::Level::DEBUG)
+    }
+
     /// Sends an event to the hook and to `tracing`.
     pub(crate) fn emit(&self, event: Event) {
         match &event {

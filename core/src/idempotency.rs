@@ -1,6 +1,7 @@
 //! Idempotency keys: generated per call, or checked when the caller brings one.
 
 use rand::Rng;
+use reqwest::header::HeaderValue;
 
 use crate::error::{Error, InputField, Result};
 
@@ -9,7 +10,19 @@ pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 128;
 
 /// A fresh random key: 128 bits as 32 hex digits.
 pub(crate) fn generate() -> String {
-    format!("{:032x}", rand::rng().random::<u128>())
+    let mut key = String::with_capacity(32);
+    crate::hex::push(&mut key, rand::rng().random::<u128>(), 32);
+    key
+}
+
+/// A checked or generated key as a header value, without a copy.
+pub(crate) fn header(key: String) -> Result<HeaderValue> {
+    HeaderValue::try_from(key).map_err(|_| {
+        Error::invalid(
+            InputField::Params,
+            "idempotency key is not a valid header value",
+        )
+    })
 }
 
 /// Checks a caller's key: 1 to 128 printable ASCII characters.

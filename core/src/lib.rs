@@ -31,6 +31,7 @@ mod client;
 mod config;
 mod error;
 mod events;
+mod hex;
 mod idempotency;
 mod management;
 mod namespaces;

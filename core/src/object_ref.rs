@@ -121,20 +121,30 @@ impl ObjectRoute {
     /// The full path of `rest` under this object, with the hints and any
     /// extra query (`extra` is empty or starts with `&`).
     pub(crate) fn path(&self, rest: &str, extra: &str) -> String {
-        query(
-            format!("{}{}{rest}", self.ns, self.object),
-            &self.hints,
-            extra,
-        )
+        let mut path = String::with_capacity(
+            self.ns.len() + self.object.len() + rest.len() + self.hints.len() + extra.len(),
+        );
+        path.push_str(&self.ns);
+        path.push_str(&self.object);
+        path.push_str(rest);
+        push_query(&mut path, &self.hints, extra);
+        path
     }
 }
 
 /// Appends `a` and `b` (each empty or starting with `&`) as a query string.
-pub(crate) fn query(path: String, a: &str, b: &str) -> String {
-    let q = format!("{a}{b}");
-    match q.strip_prefix('&') {
-        Some(q) => format!("{path}?{q}"),
-        None => path,
+pub(crate) fn query(mut path: String, a: &str, b: &str) -> String {
+    push_query(&mut path, a, b);
+    path
+}
+
+/// [`query`] in place.
+fn push_query(path: &mut String, a: &str, b: &str) {
+    let (first, second) = if a.is_empty() { (b, "") } else { (a, b) };
+    if let Some(first) = first.strip_prefix('&') {
+        path.push('?');
+        path.push_str(first);
+        path.push_str(second);
     }
 }
 

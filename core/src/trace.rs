@@ -2,17 +2,30 @@
 //! follows a call from the host app into the object.
 
 use rand::Rng;
+use reqwest::header::HeaderValue;
 
 use crate::error::{Error, InputField, Result};
 
 /// A fresh `traceparent` (version 00, random trace and span ids, sampled).
 pub(crate) fn generate() -> String {
     let mut rng = rand::rng();
-    format!(
-        "00-{:032x}-{:016x}-01",
-        rng.random::<u128>() | 1,
-        rng.random::<u64>() | 1
-    )
+    let mut value = String::with_capacity(55);
+    value.push_str("00-");
+    crate::hex::push(&mut value, rng.random::<u128>() | 1, 32);
+    value.push('-');
+    crate::hex::push(&mut value, u128::from(rng.random::<u64>() | 1), 16);
+    value.push_str("-01");
+    value
+}
+
+/// `value` (generated or checked) as a header value, without a copy.
+pub(crate) fn header(value: String) -> Result<HeaderValue> {
+    HeaderValue::try_from(value).map_err(|_| {
+        Error::invalid(
+            InputField::Params,
+            "traceparent is not a valid header value",
+        )
+    })
 }
 
 /// Checks a caller's `traceparent`: `00-<32 hex>-<16 hex>-<2 hex>`, ids not all zero.

@@ -37,11 +37,11 @@ pub(crate) struct Request {
     /// JSON body.
     pub body: Option<Bytes>,
     /// Sent as `Idempotency-Key`.
-    pub idempotency_key: Option<String>,
+    pub idempotency_key: Option<HeaderValue>,
     /// Time limit of each attempt.
     pub timeout: Duration,
-    /// Sent as `traceparent`.
-    pub traceparent: String,
+    /// Sent as `traceparent` (always set in practice: see `Client::request`).
+    pub traceparent: Option<HeaderValue>,
     /// Whether running the request twice has the effect of running it once
     /// (reads, plain writes, calls with an idempotency key). Requests that
     /// are not (transactions and conditional writes, SQL) are retried only
@@ -108,11 +108,16 @@ impl Transport {
         decode: impl FnOnce(Bytes) -> Result<T>,
     ) -> Result<T> {
         let started = Instant::now();
-        self.emitter.emit(Event::RequestStart {
-            object: request.object.clone(),
-            operation: request.operation,
-            method: request.method_name.clone(),
-        });
+        // Start and stop events cost two string copies each: built only when
+        // someone receives them.
+        let events = self.emitter.wants_request_events();
+        if events {
+            self.emitter.emit(Event::RequestStart {
+                object: request.object.clone(),
+                operation: request.operation,
+                method: request.method_name.clone(),
+            });
+        }
         let mut backoff = Backoff::new(self.config.retry_delay, MAX_RETRY_DELAY);
         let mut attempts = 0;
         let outcome = loop {
@@ -145,14 +150,16 @@ impl Transport {
                 message: error.to_string(),
             });
         }
-        self.emitter.emit(Event::RequestStop {
-            object: request.object,
-            operation: request.operation,
-            method: request.method_name,
-            duration: started.elapsed(),
-            attempts,
-            error: outcome.as_ref().err().map(Error::kind),
-        });
+        if events {
+            self.emitter.emit(Event::RequestStop {
+                object: request.object,
+                operation: request.operation,
+                method: request.method_name,
+                duration: started.elapsed(),
+                attempts,
+                error: outcome.as_ref().err().map(Error::kind),
+            });
+        }
         outcome
     }
 
@@ -168,9 +175,11 @@ impl Transport {
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.clone());
         }
-        builder = builder.header("traceparent", &request.traceparent);
+        if let Some(traceparent) = &request.traceparent {
+            builder = builder.header("traceparent", traceparent.clone());
+        }
         if let Some(key) = &request.idempotency_key {
-            builder = builder.header("Idempotency-Key", key);
+            builder = builder.header("Idempotency-Key", key.clone());
         }
         let repeatable = request.repeatable;
         let mut response = builder
@@ -179,23 +188,11 @@ impl Transport {
             .map_err(|e| Failure::from_reqwest(e, repeatable))?;
         let status = response.status();
         let retry_after = parse_retry_after(response.headers());
-        let mut body = Vec::new();
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                        return Err(Failure::final_(Error::InvalidResponse(format!(
-                            "reply body exceeds {MAX_RESPONSE_BYTES} bytes"
-                        ))));
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(e) => return Err(Failure::from_reqwest(e, repeatable)),
-            }
-        }
+        let body = read_body(&mut response)
+            .await
+            .map_err(|e| e.into_failure(repeatable))?;
         if status.is_success() {
-            return Ok(Bytes::from(body));
+            return Ok(body);
         }
         let (kind, message) = protocol::parse_error_body(&body);
         // 429: refused before running, always safe to retry. 502-504, or a
@@ -209,6 +206,53 @@ impl Transport {
                     || (status.is_server_error() && kind.is_none())));
         let error = Error::from_remote(status.as_u16(), kind.as_deref(), message, retry_after);
         Err(Failure { error, retryable })
+    }
+}
+
+/// Why a reply body could not be read.
+enum BodyError {
+    TooLarge,
+    Transport(reqwest::Error),
+}
+
+impl BodyError {
+    fn into_failure(self, repeatable: bool) -> Failure {
+        match self {
+            BodyError::TooLarge => Failure::final_(Error::InvalidResponse(format!(
+                "reply body exceeds {MAX_RESPONSE_BYTES} bytes"
+            ))),
+            BodyError::Transport(e) => Failure::from_reqwest(e, repeatable),
+        }
+    }
+}
+
+/// The whole reply body, at most [`MAX_RESPONSE_BYTES`]. A body that comes
+/// in one chunk (most replies) is returned as that chunk, without a copy.
+async fn read_body(response: &mut reqwest::Response) -> Result<Bytes, BodyError> {
+    let first = match response.chunk().await.map_err(BodyError::Transport)? {
+        Some(chunk) => chunk,
+        None => return Ok(Bytes::new()),
+    };
+    if first.len() > MAX_RESPONSE_BYTES {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = match response.chunk().await.map_err(BodyError::Transport)? {
+        None => return Ok(first),
+        Some(second) => {
+            let mut body = Vec::with_capacity(first.len() + second.len());
+            body.extend_from_slice(&first);
+            body.extend_from_slice(&second);
+            body
+        }
+    };
+    loop {
+        if body.len() > MAX_RESPONSE_BYTES {
+            return Err(BodyError::TooLarge);
+        }
+        match response.chunk().await.map_err(BodyError::Transport)? {
+            Some(chunk) => body.extend_from_slice(&chunk),
+            None => return Ok(Bytes::from(body)),
+        }
     }
 }
 

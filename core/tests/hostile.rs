@@ -95,6 +95,57 @@ async fn invalid_frames_are_reported_and_skipped() {
     socket.close().await;
 }
 
+/// Not hostile, but only this peer shows the request as sent: every call
+/// carries its own W3C `traceparent` and idempotency key, or the caller's.
+#[tokio::test]
+async fn each_call_sends_a_traceparent_and_an_idempotency_key() {
+    let server = HarnessServer::start("hostile_server.py", &[]);
+    let client = client(&server);
+    let sent = |client: Client, key: Option<&str>| {
+        let options = cloudflare_durable::CallOptions {
+            idempotency_key: key.map(str::to_owned),
+            timeout: None,
+        };
+        async move {
+            client
+                .call_method_with("headers", "echo", &json!({}), options)
+                .await
+                .unwrap()
+        }
+    };
+    let is_hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let (first, second) = (
+        sent(client.clone(), None).await,
+        sent(client.clone(), None).await,
+    );
+    for headers in [&first, &second] {
+        let traceparent = headers["traceparent"].as_str().unwrap();
+        let parts: Vec<&str> = traceparent.split('-').collect();
+        assert_eq!(parts.len(), 4, "{traceparent}");
+        assert_eq!((parts[0], parts[3]), ("00", "01"), "{traceparent}");
+        assert!(
+            is_hex(parts[1], 32) && is_hex(parts[2], 16),
+            "{traceparent}"
+        );
+        assert!(
+            is_hex(headers["idempotency-key"].as_str().unwrap(), 32),
+            "{headers}"
+        );
+    }
+    assert_ne!(first["traceparent"], second["traceparent"]);
+    assert_ne!(first["idempotency-key"], second["idempotency-key"]);
+
+    let theirs = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let traced = client.with_traceparent(theirs).unwrap();
+    let headers = sent(traced, Some("my-key-1")).await;
+    assert_eq!(headers["traceparent"], json!(theirs));
+    assert_eq!(headers["idempotency-key"], json!("my-key-1"));
+}
+
 #[tokio::test]
 async fn only_repeatable_requests_are_retried_after_an_ambiguous_failure() {
     let server = HarnessServer::start("hostile_server.py", &[]);

@@ -168,6 +168,33 @@ async fn bad_input_never_reaches_the_network() {
 }
 
 #[tokio::test]
+async fn large_replies_read_in_many_chunks_arrive_whole() {
+    let worker = LocalWorker::start();
+    let client = worker.client();
+    let object = unique("large");
+    // Several values near the 128 KiB limit: the reply is far larger than one
+    // read of the connection, so its body comes in many chunks.
+    let value: String = (0..120 * 1024)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    for key in ["a", "b", "c"] {
+        client
+            .update_state(&object, key, &json!(value))
+            .await
+            .unwrap();
+    }
+    let state = client.get_state(&object).await.unwrap();
+    assert_eq!(state.len(), 3);
+    for key in ["a", "b", "c"] {
+        assert_eq!(state[key], json!(value), "{key}");
+    }
+    assert_eq!(
+        client.get_state_key(&object, "b").await.unwrap(),
+        json!(value)
+    );
+}
+
+#[tokio::test]
 async fn network_errors_are_reported_after_retries() {
     let client = Client::new(
         cloudflare_durable::Config::builder()

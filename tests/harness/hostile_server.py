@@ -14,6 +14,7 @@ name in the request path (`/object/{name}/…`, `/initialize/{name}`):
 | `no-result` | 200 with `{}` (no `result`, `data` or `value` member) |
 | `hang`      | accepts and never answers |
 | `proxy-500` | 502 with an HTML body |
+| `headers`   | 200 with `{"result": {...}}` holding the request's headers (lower-cased names): what a client puts on the wire |
 | `badframes` | a WebSocket upgrade whose frames are: binary, text that is not JSON, JSON without `type`, invalid UTF-8 in a text frame, then a valid `update` |
 
     python3 tests/harness/hostile_server.py start --state-dir DIR   # prints the URL
@@ -104,6 +105,11 @@ async def handle(reader, writer):
             status, ctype, body = replies[name]
             writer.write(
                 f"HTTP/1.1 {status} X\r\nConnection: close\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+            )
+        elif name == "headers":
+            body = json.dumps({"result": headers}).encode()
+            writer.write(
+                f"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
             )
         elif name == "truncated":
             writer.write(b'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"result": {"value"')
