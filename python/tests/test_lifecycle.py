@@ -115,6 +115,26 @@ def _state(pid: int) -> str:
         return f.read().rsplit(")", 1)[1].split()[0]
 
 
+def _interrupt_once_blocked(script: str, timeout: float) -> None:
+    """Runs `script` in a child, sends it SIGINT once it has printed "ready"
+    and its main thread sleeps, and checks that it printed "interrupted" and
+    exited 0 within `timeout` seconds."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        wait_until(lambda: _state(proc.pid) == "S", what="child blocked")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "interrupted" in out
+
+
 def test_blocking_iteration_answers_ctrl_c(url: str, name: Callable[[str], str]) -> None:
     script = textwrap.dedent(
         f"""
@@ -137,21 +157,7 @@ def test_blocking_iteration_answers_ctrl_c(url: str, name: Callable[[str], str])
         sys.exit(3)
         """
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "ready"
-        # Signal once the main thread sleeps (in the iterator's wait).
-        wait_until(lambda: _state(proc.pid) == "S", what="child blocked")
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err
-    assert "interrupted" in out
+    _interrupt_once_blocked(script, timeout=30)
 
 
 def test_blocking_call_answers_ctrl_c(url: str, name: Callable[[str], str]) -> None:
@@ -173,20 +179,7 @@ def test_blocking_call_answers_ctrl_c(url: str, name: Callable[[str], str]) -> N
         sys.exit(3)
         """
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "ready"
-        wait_until(lambda: _state(proc.pid) == "S", what="child blocked")
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)  # well before the 20 s call ends
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err
-    assert "interrupted" in out
+    _interrupt_once_blocked(script, timeout=10)  # well before the 20 s call ends
 
 
 def _switches(tid: int) -> int:
