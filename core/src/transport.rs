@@ -188,9 +188,7 @@ impl Transport {
             .map_err(|e| Failure::from_reqwest(e, repeatable))?;
         let status = response.status();
         let retry_after = parse_retry_after(response.headers());
-        let body = read_body(&mut response)
-            .await
-            .map_err(|e| e.into_failure(repeatable))?;
+        let body = read_body(&mut response, repeatable).await?;
         if status.is_success() {
             return Ok(body);
         }
@@ -209,47 +207,31 @@ impl Transport {
     }
 }
 
-/// Why a reply body could not be read.
-enum BodyError {
-    TooLarge,
-    Transport(reqwest::Error),
-}
-
-impl BodyError {
-    fn into_failure(self, repeatable: bool) -> Failure {
-        match self {
-            BodyError::TooLarge => Failure::final_(Error::InvalidResponse(format!(
-                "reply body exceeds {MAX_RESPONSE_BYTES} bytes"
-            ))),
-            BodyError::Transport(e) => Failure::from_reqwest(e, repeatable),
-        }
-    }
-}
-
 /// The whole reply body, at most [`MAX_RESPONSE_BYTES`]. A body that comes
 /// in one chunk (most replies) is returned as that chunk, without a copy.
-async fn read_body(response: &mut reqwest::Response) -> Result<Bytes, BodyError> {
-    let first = match response.chunk().await.map_err(BodyError::Transport)? {
+async fn read_body(response: &mut reqwest::Response, repeatable: bool) -> Result<Bytes, Failure> {
+    let too_large = || {
+        Failure::final_(Error::InvalidResponse(format!(
+            "reply body exceeds {MAX_RESPONSE_BYTES} bytes"
+        )))
+    };
+    let transport = |e| Failure::from_reqwest(e, repeatable);
+    let first = match response.chunk().await.map_err(transport)? {
         Some(chunk) => chunk,
         None => return Ok(Bytes::new()),
     };
     if first.len() > MAX_RESPONSE_BYTES {
-        return Err(BodyError::TooLarge);
+        return Err(too_large());
     }
-    let mut body = match response.chunk().await.map_err(BodyError::Transport)? {
+    let mut body = match response.chunk().await.map_err(transport)? {
         None => return Ok(first),
-        Some(second) => {
-            let mut body = Vec::with_capacity(first.len() + second.len());
-            body.extend_from_slice(&first);
-            body.extend_from_slice(&second);
-            body
-        }
+        Some(second) => [first, second].concat(),
     };
     loop {
         if body.len() > MAX_RESPONSE_BYTES {
-            return Err(BodyError::TooLarge);
+            return Err(too_large());
         }
-        match response.chunk().await.map_err(BodyError::Transport)? {
+        match response.chunk().await.map_err(transport)? {
             Some(chunk) => body.extend_from_slice(&chunk),
             None => return Ok(Bytes::from(body)),
         }
