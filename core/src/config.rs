@@ -35,6 +35,7 @@ pub struct Config {
     pub(crate) send_queue_capacity: usize,
     pub(crate) message_buffer: usize,
     pub(crate) pool_size: usize,
+    pub(crate) max_concurrent_requests: usize,
     pub(crate) event_hook: Option<HookHandle>,
     pub(crate) default_namespace: Option<String>,
     pub(crate) api_base_url: Url,
@@ -97,6 +98,10 @@ impl Config {
     pub fn pool_size(&self) -> usize {
         self.pool_size
     }
+    /// HTTP requests in flight at once; more wait their turn.
+    pub fn max_concurrent_requests(&self) -> usize {
+        self.max_concurrent_requests
+    }
 }
 
 /// Builds a [`Config`]; the first invalid value is reported by [`build`](Self::build).
@@ -116,6 +121,7 @@ pub struct ConfigBuilder {
     send_queue_capacity: usize,
     message_buffer: usize,
     pool_size: usize,
+    max_concurrent_requests: usize,
     allow_insecure_http: bool,
     event_hook: Option<HookHandle>,
     default_namespace: Option<String>,
@@ -139,6 +145,7 @@ impl Default for ConfigBuilder {
             send_queue_capacity: 1024,
             message_buffer: 4096,
             pool_size: 10,
+            max_concurrent_requests: 256,
             allow_insecure_http: false,
             event_hook: None,
             default_namespace: None,
@@ -256,6 +263,12 @@ impl ConfigBuilder {
         pool_size: usize
     );
     setter!(
+        /// HTTP requests in flight at once (default 256). Further calls wait
+        /// for a free slot, in order, within their own timeout, so a burst
+        /// of calls never opens more than this many connections.
+        max_concurrent_requests: usize
+    );
+    setter!(
         /// Allows plain `http`/`ws` to a host that is not loopback (default false).
         allow_insecure_http: bool
     );
@@ -300,6 +313,7 @@ impl ConfigBuilder {
         }
         for (name, value) in [
             ("pool_size", self.pool_size),
+            ("max_concurrent_requests", self.max_concurrent_requests),
             ("send_queue_capacity", self.send_queue_capacity),
             ("message_buffer", self.message_buffer),
         ] {
@@ -322,6 +336,7 @@ impl ConfigBuilder {
             send_queue_capacity: self.send_queue_capacity,
             message_buffer: self.message_buffer,
             pool_size: self.pool_size,
+            max_concurrent_requests: self.max_concurrent_requests,
             event_hook: self.event_hook,
             default_namespace: self.default_namespace,
             api_base_url,
@@ -393,6 +408,7 @@ mod tests {
         assert_eq!(c.retry_delay(), Duration::from_millis(500));
         assert_eq!(c.websocket_reconnect_delay(), Duration::from_secs(1));
         assert_eq!(c.pool_size(), 10);
+        assert_eq!(c.max_concurrent_requests(), 256);
     }
 
     #[test]
@@ -405,6 +421,10 @@ mod tests {
             .worker_url("https://x.example.com")
             .timeout(Duration::ZERO))
         .contains("timeout"));
+        assert!(err(Config::builder()
+            .worker_url("https://x.example.com")
+            .max_concurrent_requests(0))
+        .contains("max_concurrent_requests must be greater than zero"));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
+use tokio::sync::Semaphore;
 use url::Url;
 
 use crate::backoff::Backoff;
@@ -55,6 +56,10 @@ pub(crate) struct Request {
 #[derive(Debug)]
 pub(crate) struct Transport {
     http: reqwest::Client,
+    /// One permit per request in flight (`max_concurrent_requests`): reqwest
+    /// opens a connection for every request that finds none idle, so this
+    /// is what bounds the connections a burst of calls opens.
+    in_flight: Semaphore,
     config: Config,
     emitter: Emitter,
 }
@@ -86,6 +91,7 @@ impl Transport {
         let emitter = Emitter::new(config.event_hook.as_ref().map(|h| h.0.clone()));
         Ok(Transport {
             http,
+            in_flight: Semaphore::new(config.max_concurrent_requests),
             config,
             emitter,
         })
@@ -164,12 +170,29 @@ impl Transport {
     }
 
     async fn attempt(&self, request: &Request) -> Result<Bytes, Failure> {
+        // Waiting for a slot counts against the attempt's time limit; a
+        // request that never got one was never sent.
+        let deadline = tokio::time::Instant::now() + request.timeout;
+        let _slot = match self.in_flight.try_acquire() {
+            Ok(slot) => slot,
+            Err(_) => match tokio::time::timeout_at(deadline, self.in_flight.acquire()).await {
+                Ok(Ok(slot)) => slot,
+                // The semaphore is never closed; treat it like no slot.
+                Ok(Err(_)) | Err(_) => {
+                    return Err(Failure::final_(Error::Timeout(format!(
+                        "no request slot free within {} ms: {} requests already in flight (max_concurrent_requests)",
+                        request.timeout.as_millis(),
+                        self.config.max_concurrent_requests
+                    ))))
+                }
+            },
+        };
         let base = request.base_url.as_ref().unwrap_or(&self.config.worker_url);
         let url = request_url(base, &request.path);
         let mut builder = self
             .http
             .request(request.http_method.clone(), url)
-            .timeout(request.timeout);
+            .timeout(deadline.saturating_duration_since(tokio::time::Instant::now()));
         if let Some(body) = &request.body {
             builder = builder
                 .header(CONTENT_TYPE, "application/json")

@@ -232,3 +232,79 @@ async fn a_bad_success_reply_is_reported_in_the_events() {
         .count();
     assert_eq!(errors, 2);
 }
+
+/// Calls `held` `n` times at once under `tag`; each reply is the most
+/// requests of that tag the server held at once.
+async fn held_at_once(client: &Client, tag: &str, n: usize) -> Vec<u64> {
+    let calls = (0..n).map(|_| {
+        let client = client.clone();
+        let tag = tag.to_owned();
+        async move {
+            let reply = client.call_method("held", &tag, &json!({})).await.unwrap();
+            reply["max_in_flight"].as_u64().unwrap()
+        }
+    });
+    futures_util::future::join_all(calls).await
+}
+
+#[tokio::test]
+async fn requests_in_flight_stay_within_max_concurrent_requests() {
+    let server = HarnessServer::start("hostile_server.py", &[]);
+    let bounded = Client::new(
+        Config::builder()
+            .worker_url(&server.url)
+            .max_concurrent_requests(2)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let seen = held_at_once(&bounded, "bounded", 6).await;
+    assert_eq!(seen.iter().max(), Some(&2), "{seen:?}");
+    // Without the bound the same burst reaches the server at once.
+    let seen = held_at_once(&client(&server), "unbounded", 6).await;
+    assert!(seen.iter().max().unwrap() >= &4, "{seen:?}");
+}
+
+#[tokio::test]
+async fn waiting_for_a_request_slot_counts_against_the_timeout() {
+    let server = HarnessServer::start("hostile_server.py", &[]);
+    let client = Client::new(
+        Config::builder()
+            .worker_url(&server.url)
+            .max_concurrent_requests(1)
+            .retry_count(0)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let within = |ms| cloudflare_durable::CallOptions {
+        idempotency_key: None,
+        timeout: Some(Duration::from_millis(ms)),
+    };
+    // `join!` polls the first call first: it takes the only slot and hangs.
+    let params = json!({});
+    let started = std::time::Instant::now();
+    let (hung, waited) = tokio::join!(
+        client.call_method_with("hang", "echo", &params, within(3000)),
+        async {
+            let outcome = client
+                .call_method_with("held", "slot", &params, within(200))
+                .await;
+            (outcome, started.elapsed())
+        }
+    );
+    let (outcome, after) = waited;
+    let err = outcome.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.to_string().contains("max_concurrent_requests"), "{err}");
+    assert!(after < Duration::from_millis(2500), "waited {after:?}");
+    assert_eq!(hung.unwrap_err().kind(), ErrorKind::Timeout);
+    // The slot is free again once the hung call gave up.
+    assert_eq!(
+        client
+            .call_method("held", "after", &json!({}))
+            .await
+            .unwrap()["max_in_flight"],
+        1
+    );
+}

@@ -15,6 +15,7 @@ name in the request path (`/object/{name}/…`, `/initialize/{name}`):
 | `hang`      | accepts and never answers |
 | `proxy-500` | 502 with an HTML body |
 | `headers`   | 200 with `{"result": {...}}` holding the request's headers (lower-cased names): what a client puts on the wire |
+| `held`      | holds the request until 4 requests with the same method name (`/object/held/method/{tag}`) are held at once, or 300 ms; then 200 with `{"result": {"max_in_flight": N}}`, the most requests of that tag held at once so far: how many requests a client has in flight |
 | `badframes` | a WebSocket upgrade whose frames are: binary, text that is not JSON, JSON without `type`, invalid UTF-8 in a text frame, then a valid `update` |
 
     python3 tests/harness/hostile_server.py start --state-dir DIR   # prints the URL
@@ -36,6 +37,14 @@ from pathlib import Path
 import daemon
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+# `held`: per tag, the requests held now, the most held at once, and the
+# event that releases them all once HELD_RELEASE_AT are held.
+HELD_RELEASE_AT = 4
+HELD_LONGEST_S = 0.3
+held_now = {}
+held_max = {}
+held_release = {}
 
 
 def object_name(path: str) -> str:
@@ -105,6 +114,22 @@ async def handle(reader, writer):
             status, ctype, body = replies[name]
             writer.write(
                 f"HTTP/1.1 {status} X\r\nConnection: close\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+            )
+        elif name == "held":
+            tag = path.split("?")[0].strip("/").split("/")[-1]
+            held_now[tag] = held_now.get(tag, 0) + 1
+            held_max[tag] = max(held_max.get(tag, 0), held_now[tag])
+            release = held_release.setdefault(tag, asyncio.Event())
+            if held_now[tag] >= HELD_RELEASE_AT:
+                release.set()
+            try:
+                await asyncio.wait_for(release.wait(), HELD_LONGEST_S)
+            except asyncio.TimeoutError:
+                pass
+            held_now[tag] -= 1
+            body = json.dumps({"result": {"max_in_flight": held_max[tag]}}).encode()
+            writer.write(
+                f"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
             )
         elif name == "headers":
             body = json.dumps({"result": headers}).encode()
