@@ -147,6 +147,26 @@ defmodule CloudflareDurable.BadInputMatrixTest do
       assert Process.alive?(self())
     end
 
+    test "max_concurrent_requests bounds the requests a burst has in flight", %{opts: opts} do
+      held_at_once = fn tag, opts ->
+        1..6
+        |> Enum.map(fn _ -> Task.async(fn -> Client.call_method("held", tag, %{}, opts) end) end)
+        |> Enum.map(fn task ->
+          assert {:ok, %{"max_in_flight" => n}} = Task.await(task, 10_000)
+          n
+        end)
+        |> Enum.max()
+      end
+
+      assert held_at_once.("bounded", Keyword.put(opts, :max_concurrent_requests, 2)) == 2
+      assert held_at_once.("unbounded", opts) >= 4
+
+      assert {:error, :invalid_config} =
+               Client.get_state("x", Keyword.put(opts, :max_concurrent_requests, 0))
+
+      assert Error.last().message =~ "max_concurrent_requests"
+    end
+
     test "a WebSocket sending bad frames: the valid update still arrives or the socket ends cleanly",
          %{opts: opts} do
       case Client.open_websocket("badframes", opts) do

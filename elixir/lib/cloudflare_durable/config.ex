@@ -12,7 +12,10 @@ defmodule CloudflareDurable.Config do
   `:timeout` (default 30000), `:retry_count` (3), `:retry_delay` (500),
   `:websocket_reconnect_delay` (1000), `:websocket_max_reconnect_delay`
   (30000), `:heartbeat_interval` (15000), `:heartbeat_timeout` (10000),
-  `:pool_size` (10), `:send_queue_capacity` (1024), `:message_buffer` (4096),
+  `:pool_size` (10), `:max_concurrent_requests` (256: HTTP requests in flight
+  at once per client; more wait their turn within their timeout, so a burst
+  never opens more connections), `:send_queue_capacity` (1024),
+  `:message_buffer` (4096),
   `:allow_insecure_http` (false; plain `http` is always allowed on loopback),
   `:websocket_auto_reconnect` (true; false ends a socket at its first drop),
   `:default_namespace` (the namespace of objects named without one;
@@ -44,6 +47,7 @@ defmodule CloudflareDurable.Config do
     :heartbeat_interval,
     :heartbeat_timeout,
     :pool_size,
+    :max_concurrent_requests,
     :send_queue_capacity,
     :message_buffer,
     :allow_insecure_http

@@ -426,6 +426,9 @@ fn build_config(options: Term) -> Result<Config, Failure> {
     if let Some(v) = opt::<usize>(options, "pool_size", count)? {
         builder = builder.pool_size(v);
     }
+    if let Some(v) = opt::<usize>(options, "max_concurrent_requests", count)? {
+        builder = builder.max_concurrent_requests(v);
+    }
     if let Some(v) = opt::<usize>(options, "send_queue_capacity", count)? {
         builder = builder.send_queue_capacity(v);
     }
