@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterator, List, Tuple, Type
@@ -292,3 +293,25 @@ def test_process_survives_and_report(url: str, name: Callable[[str], str]) -> No
         assert client.call_method(name("alive"), "echo", {"ok": True}) == {"ok": True}
     print(f"\nbad inputs tried: {len(TRIED)}")
     assert len(TRIED) > 100
+
+
+def test_max_concurrent_requests_bounds_a_burst(hostile: str) -> None:
+    """`held` answers with the most requests of its tag the server held at
+    once: a burst of 6 never has more than max_concurrent_requests in flight."""
+
+    def held_at_once(tag: str, **options: Any) -> int:
+        with cd.Client(hostile, **options) as client, ThreadPoolExecutor(6) as pool:
+            replies = list(pool.map(lambda _: client.call_method("held", tag), range(6)))
+        return max(r["max_in_flight"] for r in replies)
+
+    assert held_at_once("pyBounded", max_concurrent_requests=2) == 2
+    assert held_at_once("pyUnbounded") >= 4
+
+    async def held_at_once_async() -> int:
+        async with cd.AsyncClient(hostile, max_concurrent_requests=3) as a:
+            replies = await asyncio.gather(*(a.call_method("held", "pyAsync") for _ in range(6)))
+        return max(r["max_in_flight"] for r in replies)
+
+    assert asyncio.run(held_at_once_async()) == 3
+    with pytest.raises(cd.InvalidInputError, match="max_concurrent_requests"):
+        cd.Client(hostile, max_concurrent_requests=0)

@@ -291,7 +291,7 @@ impl NativeClient {
         retry_count=None, retry_delay=None, websocket_reconnect_delay=None,
         websocket_max_reconnect_delay=None, heartbeat_interval=None, heartbeat_timeout=None,
         send_queue_capacity=None, message_buffer=None, pool_size=None,
-        allow_insecure_http=false, event_sink=None, default_namespace=None, api_base_url=None))]
+        max_concurrent_requests=None, allow_insecure_http=false, event_sink=None, default_namespace=None, api_base_url=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         worker_url: Option<String>,
@@ -307,6 +307,7 @@ impl NativeClient {
         send_queue_capacity: Option<usize>,
         message_buffer: Option<usize>,
         pool_size: Option<usize>,
+        max_concurrent_requests: Option<usize>,
         allow_insecure_http: bool,
         event_sink: Option<Py<PyAny>>,
         default_namespace: Option<String>,
@@ -358,6 +359,9 @@ impl NativeClient {
         }
         if let Some(v) = pool_size {
             b = b.pool_size(v);
+        }
+        if let Some(v) = max_concurrent_requests {
+            b = b.max_concurrent_requests(v);
         }
         b = b.allow_insecure_http(allow_insecure_http);
         if let Some(sink) = event_sink {

@@ -47,6 +47,7 @@ class NativeClient:
         send_queue_capacity: Optional[int] = None,
         message_buffer: Optional[int] = None,
         pool_size: Optional[int] = None,
+        max_concurrent_requests: Optional[int] = None,
         allow_insecure_http: bool = False,
         event_sink: Optional[Callable[[Dict[str, Any]], None]] = None,
         default_namespace: Optional[str] = None,
