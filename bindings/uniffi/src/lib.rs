@@ -335,6 +335,10 @@ pub struct ClientOptions {
     /// Idle HTTP connections kept per host (10).
     #[uniffi(default)]
     pub pool_size: Option<u32>,
+    /// HTTP requests in flight at once (256); more wait their turn within
+    /// their timeout, so a burst never opens more connections.
+    #[uniffi(default)]
+    pub max_concurrent_requests: Option<u32>,
     /// Allow plain http to a host that is not loopback (false).
     #[uniffi(default)]
     pub allow_insecure_http: Option<bool>,
@@ -392,6 +396,9 @@ impl ClientOptions {
         }
         if let Some(v) = self.pool_size {
             b = b.pool_size(v as usize);
+        }
+        if let Some(v) = self.max_concurrent_requests {
+            b = b.max_concurrent_requests(v as usize);
         }
         if let Some(v) = self.allow_insecure_http {
             b = b.allow_insecure_http(v);

@@ -1895,6 +1895,11 @@ public struct ClientOptions: Equatable, Hashable {
      */
     public var poolSize: UInt32?
     /**
+     * HTTP requests in flight at once (256); more wait their turn within
+     * their timeout, so a burst never opens more connections.
+     */
+    public var maxConcurrentRequests: UInt32?
+    /**
      * Allow plain http to a host that is not loopback (false).
      */
     public var allowInsecureHttp: Bool?
@@ -1956,6 +1961,10 @@ public struct ClientOptions: Equatable, Hashable {
          * Idle HTTP connections kept per host (10).
          */poolSize: UInt32? = nil, 
         /**
+         * HTTP requests in flight at once (256); more wait their turn within
+         * their timeout, so a burst never opens more connections.
+         */maxConcurrentRequests: UInt32? = nil, 
+        /**
          * Allow plain http to a host that is not loopback (false).
          */allowInsecureHttp: Bool? = nil, 
         /**
@@ -1982,6 +1991,7 @@ public struct ClientOptions: Equatable, Hashable {
         self.sendQueueCapacity = sendQueueCapacity
         self.messageBuffer = messageBuffer
         self.poolSize = poolSize
+        self.maxConcurrentRequests = maxConcurrentRequests
         self.allowInsecureHttp = allowInsecureHttp
         self.websocketAutoReconnect = websocketAutoReconnect
         self.defaultNamespace = defaultNamespace
@@ -2017,6 +2027,7 @@ public struct FfiConverterTypeClientOptions: FfiConverterRustBuffer {
                 sendQueueCapacity: FfiConverterOptionUInt32.read(from: &buf), 
                 messageBuffer: FfiConverterOptionUInt32.read(from: &buf), 
                 poolSize: FfiConverterOptionUInt32.read(from: &buf), 
+                maxConcurrentRequests: FfiConverterOptionUInt32.read(from: &buf), 
                 allowInsecureHttp: FfiConverterOptionBool.read(from: &buf), 
                 websocketAutoReconnect: FfiConverterOptionBool.read(from: &buf), 
                 defaultNamespace: FfiConverterOptionString.read(from: &buf), 
@@ -2038,6 +2049,7 @@ public struct FfiConverterTypeClientOptions: FfiConverterRustBuffer {
         FfiConverterOptionUInt32.write(value.sendQueueCapacity, into: &buf)
         FfiConverterOptionUInt32.write(value.messageBuffer, into: &buf)
         FfiConverterOptionUInt32.write(value.poolSize, into: &buf)
+        FfiConverterOptionUInt32.write(value.maxConcurrentRequests, into: &buf)
         FfiConverterOptionBool.write(value.allowInsecureHttp, into: &buf)
         FfiConverterOptionBool.write(value.websocketAutoReconnect, into: &buf)
         FfiConverterOptionString.write(value.defaultNamespace, into: &buf)

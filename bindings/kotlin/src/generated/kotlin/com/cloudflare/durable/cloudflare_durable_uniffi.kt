@@ -3446,6 +3446,12 @@ data class ClientOptions (
     var `poolSize`: kotlin.UInt? = null 
     , 
     /**
+     * HTTP requests in flight at once (256); more wait their turn within
+     * their timeout, so a burst never opens more connections.
+     */
+    var `maxConcurrentRequests`: kotlin.UInt? = null 
+    , 
+    /**
      * Allow plain http to a host that is not loopback (false).
      */
     var `allowInsecureHttp`: kotlin.Boolean? = null 
@@ -3495,6 +3501,7 @@ public object FfiConverterTypeClientOptions: FfiConverterRustBuffer<ClientOption
             FfiConverterOptionalUInt.read(buf),
             FfiConverterOptionalUInt.read(buf),
             FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalUInt.read(buf),
             FfiConverterOptionalBoolean.read(buf),
             FfiConverterOptionalBoolean.read(buf),
             FfiConverterOptionalString.read(buf),
@@ -3516,6 +3523,7 @@ public object FfiConverterTypeClientOptions: FfiConverterRustBuffer<ClientOption
             FfiConverterOptionalUInt.allocationSize(value.`sendQueueCapacity`) +
             FfiConverterOptionalUInt.allocationSize(value.`messageBuffer`) +
             FfiConverterOptionalUInt.allocationSize(value.`poolSize`) +
+            FfiConverterOptionalUInt.allocationSize(value.`maxConcurrentRequests`) +
             FfiConverterOptionalBoolean.allocationSize(value.`allowInsecureHttp`) +
             FfiConverterOptionalBoolean.allocationSize(value.`websocketAutoReconnect`) +
             FfiConverterOptionalString.allocationSize(value.`defaultNamespace`) +
@@ -3536,6 +3544,7 @@ public object FfiConverterTypeClientOptions: FfiConverterRustBuffer<ClientOption
             FfiConverterOptionalUInt.write(value.`sendQueueCapacity`, buf)
             FfiConverterOptionalUInt.write(value.`messageBuffer`, buf)
             FfiConverterOptionalUInt.write(value.`poolSize`, buf)
+            FfiConverterOptionalUInt.write(value.`maxConcurrentRequests`, buf)
             FfiConverterOptionalBoolean.write(value.`allowInsecureHttp`, buf)
             FfiConverterOptionalBoolean.write(value.`websocketAutoReconnect`, buf)
             FfiConverterOptionalString.write(value.`defaultNamespace`, buf)

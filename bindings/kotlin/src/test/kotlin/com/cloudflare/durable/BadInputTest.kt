@@ -1,6 +1,9 @@
 package com.cloudflare.durable
 
 import kotlin.time.Duration.Companion.seconds
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.async
+import kotlinx.coroutines.awaitAll
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
 import kotlinx.serialization.json.JsonArray
@@ -10,6 +13,7 @@ import kotlinx.serialization.json.JsonPrimitive
 import kotlinx.serialization.json.buildJsonObject
 import kotlinx.serialization.json.jsonObject
 import kotlinx.serialization.json.jsonPrimitive
+import kotlinx.serialization.json.long
 import kotlinx.serialization.json.put
 import org.junit.jupiter.api.AfterAll
 import org.junit.jupiter.api.Assertions.assertEquals
@@ -185,7 +189,28 @@ class BadInputTest {
             }
         }
     }
+
+    @Test
+    fun `max_concurrent_requests bounds the requests a burst has in flight`() = runBlocking<Unit> {
+        HarnessServer("hostile_server.py").use { server ->
+            assertEquals(2L, heldAtOnce(server.url, "ktBounded", 2u))
+            val unbounded = heldAtOnce(server.url, "ktUnbounded", null)
+            assertTrue(unbounded >= 4, "without the bound: $unbounded")
+            val e = refused<DurableObjectException.InvalidInput>("maxConcurrentRequests = 0") {
+                DurableClient(ClientOptions(workerUrl = server.url, maxConcurrentRequests = 0u)).close()
+            }
+            assertTrue(e.reason.contains("max_concurrent_requests"), e.toString())
+        }
+    }
 }
+
+/** The most requests of [tag] the hostile server's `held` saw at once, over a burst of 6 calls. */
+private suspend fun heldAtOnce(url: String, tag: String, limit: UInt?): Long =
+    DurableClient(ClientOptions(workerUrl = url, maxConcurrentRequests = limit)).use { client ->
+        kotlinx.coroutines.coroutineScope {
+            (1..6).map { async(Dispatchers.Default) { client.callMethod("held", tag) } }.awaitAll()
+        }.maxOf { it.jsonObject["max_in_flight"]!!.jsonPrimitive.long }
+    }
 
 /** The raw FFI initialize with JSON text, to pass what the typed API cannot express. */
 private suspend fun DurableClient.ffiInitialize(objectName: String, stateJson: String) {
