@@ -172,27 +172,32 @@ impl Transport {
     async fn attempt(&self, request: &Request) -> Result<Bytes, Failure> {
         // Waiting for a slot counts against the attempt's time limit; a
         // request that never got one was never sent.
-        let deadline = tokio::time::Instant::now() + request.timeout;
-        let _slot = match self.in_flight.try_acquire() {
-            Ok(slot) => slot,
-            Err(_) => match tokio::time::timeout_at(deadline, self.in_flight.acquire()).await {
-                Ok(Ok(slot)) => slot,
-                // The semaphore is never closed; treat it like no slot.
-                Ok(Err(_)) | Err(_) => {
-                    return Err(Failure::final_(Error::Timeout(format!(
-                        "no request slot free within {} ms: {} requests already in flight (max_concurrent_requests)",
-                        request.timeout.as_millis(),
-                        self.config.max_concurrent_requests
-                    ))))
+        let (_slot, time_left) = match self.in_flight.try_acquire() {
+            Ok(slot) => (slot, request.timeout),
+            Err(_) => {
+                let waiting_since = Instant::now();
+                match tokio::time::timeout(request.timeout, self.in_flight.acquire()).await {
+                    Ok(Ok(slot)) => (
+                        slot,
+                        request.timeout.saturating_sub(waiting_since.elapsed()),
+                    ),
+                    // The semaphore is never closed; treat that like no slot.
+                    Ok(Err(_)) | Err(_) => {
+                        return Err(Failure::final_(Error::Timeout(format!(
+                            "no request slot free within {} ms: {} requests already in flight (max_concurrent_requests)",
+                            request.timeout.as_millis(),
+                            self.config.max_concurrent_requests
+                        ))))
+                    }
                 }
-            },
+            }
         };
         let base = request.base_url.as_ref().unwrap_or(&self.config.worker_url);
         let url = request_url(base, &request.path);
         let mut builder = self
             .http
             .request(request.http_method.clone(), url)
-            .timeout(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            .timeout(time_left);
         if let Some(body) = &request.body {
             builder = builder
                 .header(CONTENT_TYPE, "application/json")
