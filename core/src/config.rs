@@ -265,7 +265,7 @@ impl ConfigBuilder {
     setter!(
         /// HTTP requests in flight at once (default 256). Further calls wait
         /// for a free slot, in order, within their own timeout, so a burst
-        /// of calls never opens more than this many connections.
+        /// of calls does not open a connection per call.
         max_concurrent_requests: usize
     );
     setter!(

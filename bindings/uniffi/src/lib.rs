@@ -336,7 +336,7 @@ pub struct ClientOptions {
     #[uniffi(default)]
     pub pool_size: Option<u32>,
     /// HTTP requests in flight at once (256); more wait their turn within
-    /// their timeout, so a burst never opens more connections.
+    /// their timeout, so a burst does not open a connection per call.
     #[uniffi(default)]
     pub max_concurrent_requests: Option<u32>,
     /// Allow plain http to a host that is not loopback (false).

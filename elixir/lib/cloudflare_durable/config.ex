@@ -14,7 +14,7 @@ defmodule CloudflareDurable.Config do
   (30000), `:heartbeat_interval` (15000), `:heartbeat_timeout` (10000),
   `:pool_size` (10), `:max_concurrent_requests` (256: HTTP requests in flight
   at once per client; more wait their turn within their timeout, so a burst
-  never opens more connections), `:send_queue_capacity` (1024),
+  does not open a connection per call), `:send_queue_capacity` (1024),
   `:message_buffer` (4096),
   `:allow_insecure_http` (false; plain `http` is always allowed on loopback),
   `:websocket_auto_reconnect` (true; false ends a socket at its first drop),

@@ -1896,7 +1896,7 @@ public struct ClientOptions: Equatable, Hashable {
     public var poolSize: UInt32?
     /**
      * HTTP requests in flight at once (256); more wait their turn within
-     * their timeout, so a burst never opens more connections.
+     * their timeout, so a burst does not open a connection per call.
      */
     public var maxConcurrentRequests: UInt32?
     /**
@@ -1962,7 +1962,7 @@ public struct ClientOptions: Equatable, Hashable {
          */poolSize: UInt32? = nil, 
         /**
          * HTTP requests in flight at once (256); more wait their turn within
-         * their timeout, so a burst never opens more connections.
+         * their timeout, so a burst does not open a connection per call.
          */maxConcurrentRequests: UInt32? = nil, 
         /**
          * Allow plain http to a host that is not loopback (false).

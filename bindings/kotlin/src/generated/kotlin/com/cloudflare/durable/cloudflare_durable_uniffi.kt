@@ -3447,7 +3447,7 @@ data class ClientOptions (
     , 
     /**
      * HTTP requests in flight at once (256); more wait their turn within
-     * their timeout, so a burst never opens more connections.
+     * their timeout, so a burst does not open a connection per call.
      */
     var `maxConcurrentRequests`: kotlin.UInt? = null 
     , 
