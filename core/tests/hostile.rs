@@ -7,17 +7,25 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cloudflare_durable::{Client, Config, ErrorKind, Event};
+use cloudflare_durable::{Client, Config, ConfigBuilder, ErrorKind, Event};
 use serde_json::json;
 use support::{next_of_type, HarnessServer};
 
 fn client(server: &HarnessServer) -> Client {
-    Client::new(
-        Config::builder()
-            .worker_url(&server.url)
-            .timeout(Duration::from_secs(2))
+    client_with(server, |b| {
+        b.timeout(Duration::from_secs(2))
             .retry_count(1)
             .retry_delay(Duration::from_millis(10))
+    })
+}
+
+/// A client of `server`, otherwise with the defaults changed by `configure`.
+fn client_with(
+    server: &HarnessServer,
+    configure: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
+) -> Client {
+    Client::new(
+        configure(Config::builder().worker_url(&server.url))
             .build()
             .unwrap(),
     )
@@ -250,14 +258,7 @@ async fn held_at_once(client: &Client, tag: &str, n: usize) -> Vec<u64> {
 #[tokio::test]
 async fn requests_in_flight_stay_within_max_concurrent_requests() {
     let server = HarnessServer::start("hostile_server.py", &[]);
-    let bounded = Client::new(
-        Config::builder()
-            .worker_url(&server.url)
-            .max_concurrent_requests(2)
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    let bounded = client_with(&server, |b| b.max_concurrent_requests(2));
     let seen = held_at_once(&bounded, "bounded", 6).await;
     assert_eq!(seen.iter().max(), Some(&2), "{seen:?}");
     // Without the bound the same burst reaches the server at once.
@@ -268,15 +269,7 @@ async fn requests_in_flight_stay_within_max_concurrent_requests() {
 #[tokio::test]
 async fn waiting_for_a_request_slot_counts_against_the_timeout() {
     let server = HarnessServer::start("hostile_server.py", &[]);
-    let client = Client::new(
-        Config::builder()
-            .worker_url(&server.url)
-            .max_concurrent_requests(1)
-            .retry_count(0)
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    let client = client_with(&server, |b| b.max_concurrent_requests(1).retry_count(0));
     let within = |ms| cloudflare_durable::CallOptions {
         idempotency_key: None,
         timeout: Some(Duration::from_millis(ms)),
