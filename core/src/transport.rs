@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use url::Url;
 
 use crate::backoff::Backoff;
@@ -169,29 +169,30 @@ impl Transport {
         outcome
     }
 
+    /// A slot for one request in flight, and what is left of `timeout` once
+    /// it is taken: waiting for a slot counts against the attempt's time
+    /// limit, and a request that never got one was never sent.
+    async fn take_slot(
+        &self,
+        timeout: Duration,
+    ) -> Result<(SemaphorePermit<'_>, Duration), Failure> {
+        if let Ok(slot) = self.in_flight.try_acquire() {
+            return Ok((slot, timeout));
+        }
+        let waiting_since = Instant::now();
+        match tokio::time::timeout(timeout, self.in_flight.acquire()).await {
+            Ok(Ok(slot)) => Ok((slot, timeout.saturating_sub(waiting_since.elapsed()))),
+            // The semaphore is never closed; treat that like no slot.
+            Ok(Err(_)) | Err(_) => Err(Failure::final_(Error::Timeout(format!(
+                "no request slot free within {} ms: {} requests already in flight (max_concurrent_requests)",
+                timeout.as_millis(),
+                self.config.max_concurrent_requests
+            )))),
+        }
+    }
+
     async fn attempt(&self, request: &Request) -> Result<Bytes, Failure> {
-        // Waiting for a slot counts against the attempt's time limit; a
-        // request that never got one was never sent.
-        let (_slot, time_left) = match self.in_flight.try_acquire() {
-            Ok(slot) => (slot, request.timeout),
-            Err(_) => {
-                let waiting_since = Instant::now();
-                match tokio::time::timeout(request.timeout, self.in_flight.acquire()).await {
-                    Ok(Ok(slot)) => (
-                        slot,
-                        request.timeout.saturating_sub(waiting_since.elapsed()),
-                    ),
-                    // The semaphore is never closed; treat that like no slot.
-                    Ok(Err(_)) | Err(_) => {
-                        return Err(Failure::final_(Error::Timeout(format!(
-                            "no request slot free within {} ms: {} requests already in flight (max_concurrent_requests)",
-                            request.timeout.as_millis(),
-                            self.config.max_concurrent_requests
-                        ))))
-                    }
-                }
-            }
-        };
+        let (_slot, time_left) = self.take_slot(request.timeout).await?;
         let base = request.base_url.as_ref().unwrap_or(&self.config.worker_url);
         let url = request_url(base, &request.path);
         let mut builder = self
