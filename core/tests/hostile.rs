@@ -274,24 +274,39 @@ async fn waiting_for_a_request_slot_counts_against_the_timeout() {
         idempotency_key: None,
         timeout: Some(Duration::from_millis(ms)),
     };
-    // `join!` polls the first call first: it takes the only slot and hangs.
-    let params = json!({});
-    let started = std::time::Instant::now();
-    let (hung, waited) = tokio::join!(
-        client.call_method_with("hang", "echo", &params, within(3000)),
-        async {
-            let outcome = client
-                .call_method_with("held", "slot", &params, within(200))
-                .await;
-            (outcome, started.elapsed())
+    // One call takes the only slot and hangs; wait (bounded) until the
+    // server holds it, asking through a second client with no bound.
+    let hung = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .call_method_with("hang", "echo", &json!({}), within(3000))
+                .await
         }
-    );
-    let (outcome, after) = waited;
+    });
+    let observer = client_with(&server, |b| b);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let reply = observer.call_method("hanging", "count", &json!({})).await;
+        if reply.unwrap()["hanging"] == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the hung call never reached the server"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let started = std::time::Instant::now();
+    let outcome = client
+        .call_method_with("held", "slot", &json!({}), within(200))
+        .await;
+    let after = started.elapsed();
     let err = outcome.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
     assert!(err.to_string().contains("max_concurrent_requests"), "{err}");
     assert!(after < Duration::from_millis(2500), "waited {after:?}");
-    assert_eq!(hung.unwrap_err().kind(), ErrorKind::Timeout);
+    assert_eq!(hung.await.unwrap().unwrap_err().kind(), ErrorKind::Timeout);
     // The slot is free again once the hung call gave up.
     assert_eq!(
         client

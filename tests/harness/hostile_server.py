@@ -13,6 +13,7 @@ name in the request path (`/object/{name}/…`, `/initialize/{name}`):
 | `not-object`| 200 with the JSON `[1, 2, 3]` |
 | `no-result` | 200 with `{}` (no `result`, `data` or `value` member) |
 | `hang`      | accepts and never answers |
+| `hanging`   | 200 with `{"result": {"hanging": N}}`, the `hang` requests held open right now: lets a test wait until its hung call has arrived |
 | `proxy-500` | 502 with an HTML body |
 | `headers`   | 200 with `{"result": {...}}` holding the request's headers (lower-cased names): what a client puts on the wire |
 | `held`      | holds the request until 4 requests with the same method name (`/object/held/method/{tag}`) are held at once, or 300 ms; then 200 with `{"result": {"max_in_flight": N}}`, the most requests of that tag held at once so far: how many requests a client has in flight |
@@ -45,6 +46,8 @@ HELD_LONGEST_S = 0.3
 held_now = {}
 held_max = {}
 held_release = {}
+# `hang`: the requests held open right now.
+hanging_now = 0
 
 
 def object_name(path: str) -> str:
@@ -84,6 +87,7 @@ def frame(opcode: int, payload: bytes) -> bytes:
 
 
 async def handle(reader, writer):
+    global hanging_now
     try:
         method, path, headers = await read_request(reader)
         name = object_name(path)
@@ -146,7 +150,16 @@ async def handle(reader, writer):
                 writer.write(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
                 await writer.drain()
         elif name == "hang":
-            await reader.read()
+            hanging_now += 1
+            try:
+                await reader.read()
+            finally:
+                hanging_now -= 1
+        elif name == "hanging":
+            body = json.dumps({"result": {"hanging": hanging_now}}).encode()
+            writer.write(
+                f"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+            )
         else:
             body = b'{"error": {"kind": "not_found", "message": "hostile server: unknown behaviour"}}'
             writer.write(
