@@ -13,6 +13,20 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 if [ "$(ulimit -n)" -lt 12000 ]; then echo "bench: open files limit $(ulimit -n) is too low for the socket case" >&2; fi
 echo "bench: open files limit $(ulimit -n); load: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
+# The Elixir and Kotlin contenders need their toolchains and the worker needs
+# npm: install what is missing (apt), as elixir/ci.sh and bindings/kotlin/ci.sh do.
+missing=()
+command -v mix >/dev/null && [ -f /usr/lib/erlang/usr/include/erl_nif.h ] || missing+=(elixir erlang-dev)
+command -v mvn >/dev/null || missing+=(maven)
+command -v java >/dev/null || missing+=(openjdk-17-jdk-headless)
+command -v npm >/dev/null || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "bench: installing ${missing[*]} (apt)" >&2
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >&2
+fi
+
 echo "bench: Python venv (bench/.venv) with the peers, matplotlib and ./python" >&2
 if [ ! -x "$here/.venv/bin/python" ]; then
     python3 -m venv "$here/.venv"
