@@ -20,12 +20,7 @@ command -v mix >/dev/null && [ -f /usr/lib/erlang/usr/include/erl_nif.h ] || mis
 command -v mvn >/dev/null || missing+=(maven)
 command -v java >/dev/null || missing+=(openjdk-17-jdk-headless)
 command -v npm >/dev/null || missing+=(npm)
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "bench: installing ${missing[*]} (apt)" >&2
-    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >&2
-fi
+scripts/apt-install.sh "${missing[@]}" >&2
 
 echo "bench: Python venv (bench/.venv) with the peers, matplotlib and ./python" >&2
 if [ ! -x "$here/.venv/bin/python" ]; then

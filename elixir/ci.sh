@@ -6,10 +6,7 @@ cd "$(dirname "$0")"
 
 if ! command -v mix >/dev/null 2>&1 || ! command -v dialyzer >/dev/null 2>&1 \
    || [ ! -f /usr/lib/erlang/usr/include/erl_nif.h ]; then
-  echo "== installing elixir erlang-dev erlang-dialyzer (apt)"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y elixir erlang-dev erlang-dialyzer
+  ../scripts/apt-install.sh elixir erlang-dev erlang-dialyzer
 fi
 
 export MIX_HOME="${MIX_HOME:-$HOME/.mix}"

@@ -11,7 +11,7 @@ step() { printf '\n==> %s\n' "$*"; }
 step "virtualenv at $VENV"
 if ! python3 -m venv "$VENV" 2>/dev/null; then
     # Debian's system python needs python3-venv.
-    apt-get update -qq && apt-get install -y -qq python3-venv
+    "$HERE/../scripts/apt-install.sh" python3-venv
     python3 -m venv "$VENV"
 fi
 PY="$VENV/bin/python"

@@ -16,9 +16,7 @@ if ! need mvn || ! need java || ! need npm || ! need python3; then
   need java || apt_packages+=(openjdk-17-jdk-headless)
   need npm || apt_packages+=(npm)
   need python3 || apt_packages+=(python3)
-  echo "== installing ${apt_packages[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_packages[@]}"
+  scripts/apt-install.sh "${apt_packages[@]}"
 fi
 
 echo "== generated bindings are up to date (builds the cdylib in release)"
