@@ -86,6 +86,14 @@ def frame(opcode: int, payload: bytes) -> bytes:
     return header + payload
 
 
+def write_result(writer, result) -> None:
+    """Writes a 200 reply whose JSON body is `{"result": result}`."""
+    body = json.dumps({"result": result}).encode()
+    writer.write(
+        f"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+    )
+
+
 async def handle(reader, writer):
     global hanging_now
     try:
@@ -131,15 +139,9 @@ async def handle(reader, writer):
             except asyncio.TimeoutError:
                 pass
             held_now[tag] -= 1
-            body = json.dumps({"result": {"max_in_flight": held_max[tag]}}).encode()
-            writer.write(
-                f"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
-            )
+            write_result(writer, {"max_in_flight": held_max[tag]})
         elif name == "headers":
-            body = json.dumps({"result": headers}).encode()
-            writer.write(
-                f"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
-            )
+            write_result(writer, headers)
         elif name == "truncated":
             writer.write(b'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"result": {"value"')
         elif name == "endless":
@@ -156,10 +158,7 @@ async def handle(reader, writer):
             finally:
                 hanging_now -= 1
         elif name == "hanging":
-            body = json.dumps({"result": {"hanging": hanging_now}}).encode()
-            writer.write(
-                f"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
-            )
+            write_result(writer, {"hanging": hanging_now})
         else:
             body = b'{"error": {"kind": "not_found", "message": "hostile server: unknown behaviour"}}'
             writer.write(
