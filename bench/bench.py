@@ -35,6 +35,7 @@ PROBE_CALLS = int(os.environ.get("BENCH_PROBE_CALLS", "1000"))
 CASE_TIMEOUT = float(os.environ.get("BENCH_CASE_TIMEOUT", "120"))
 ONLY = [c for c in os.environ.get("BENCH_ONLY", "").split(",") if c]
 ROUNDS = max(1, int(os.environ.get("BENCH_ROUNDS", "3")))
+QUIET_TIMEOUT = float(os.environ.get("BENCH_QUIET_TIMEOUT", "30"))
 RUN_ID = str(int(time.time()))
 
 PY = os.path.join(BENCH, ".venv", "bin", "python")
@@ -135,7 +136,38 @@ def prime(url: str, names: List[str]) -> None:
         list(pool.map(one, names))
 
 
-def run_case(c: Dict[str, Any], url: str, case: List[str], prefix: str) -> Dict[str, Any]:
+def worker_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the worker process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for_quiet_worker(pid: Optional[int]) -> float:
+    """Waits until the worker is idle (under 10% of a core over 0.25 s), at
+    most QUIET_TIMEOUT seconds, and returns how long that took. After 5,000
+    sockets close, workerd stays busy for 2-3.5 s; a contender started then
+    would be measured against a worker still cleaning up. A worker that is
+    gone is not waited for (the contender's own run reports the failure)."""
+    if pid is None:
+        return 0.0
+    started = time.monotonic()
+    try:
+        before = worker_cpu_s(pid)
+        while time.monotonic() - started < QUIET_TIMEOUT:
+            time.sleep(0.25)
+            now = worker_cpu_s(pid)
+            if now - before < 0.025:
+                break
+            before = now
+        else:
+            log(f"worker still busy after {QUIET_TIMEOUT:.0f} s; starting anyway")
+    except OSError:
+        pass
+    return time.monotonic() - started
+
+
+def run_case(c: Dict[str, Any], url: str, case: List[str], prefix: str, worker_pid: Optional[int] = None) -> Dict[str, Any]:
     objects = int(os.environ.get("BENCH_OBJECTS", "16"))
     if case[0] == HTTP:
         prime(url, [f"{prefix}-h-{i}" for i in range(objects)])
@@ -145,6 +177,9 @@ def run_case(c: Dict[str, Any], url: str, case: List[str], prefix: str) -> Dict[
     env = dict(os.environ, **c.get("env", {}), BENCH_URL=url, BENCH_SECONDS=SECONDS, BENCH_WARMUP=warmup,
                BENCH_PREFIX=prefix, BENCH_PROBE_CALLS=str(PROBE_CALLS))
     cmd = c["cmd"] + case
+    quiet_s = wait_for_quiet_worker(worker_pid)
+    if quiet_s > 1:
+        log(f"{' '.join(case):22} {c['name']:14} waited {quiet_s:.1f} s for the worker to go idle")
     started = time.monotonic()
     err = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env, cwd=BENCH)
@@ -291,7 +326,7 @@ def main() -> None:
                         results[key][name] = {"not_run": reasons[name]}
                         continue
                     prefix = f"{name}-{case[0]}-{RUN_ID}-{round_no}"
-                    r = run_case(c, url, case, prefix)
+                    r = run_case(c, url, case, prefix, worker.pid)
                     if r.get("na"):
                         continue
                     rounds.setdefault(name, []).append(r)
