@@ -167,7 +167,7 @@ def wait_for_quiet_worker(pid: Optional[int]) -> float:
     return time.monotonic() - started
 
 
-def run_case(c: Dict[str, Any], url: str, case: List[str], prefix: str, worker_pid: Optional[int] = None) -> Dict[str, Any]:
+def run_case(c: Dict[str, Any], url: str, case: List[str], prefix: str, worker_pid: Optional[int]) -> Dict[str, Any]:
     objects = int(os.environ.get("BENCH_OBJECTS", "16"))
     if case[0] == HTTP:
         prime(url, [f"{prefix}-h-{i}" for i in range(objects)])
