@@ -27,6 +27,7 @@
 mod alarms;
 mod backoff;
 mod batch;
+mod binding_runtime;
 mod client;
 mod config;
 mod error;
@@ -47,6 +48,7 @@ pub mod validate;
 mod websocket;
 
 pub use batch::{BatchCall, MAX_BATCH_CALLS};
+pub use binding_runtime::{binding_runtime_builder, shared_binding_runtime, turn_on_own_thread};
 pub use client::{CallOptions, Client};
 pub use config::{
     Config, ConfigBuilder, DEFAULT_API_BASE_URL, ENV_ACCOUNT_ID, ENV_API_TOKEN, ENV_WORKER_URL,

@@ -8,12 +8,13 @@ use crate::error::{Error, InputField, Result};
 /// binding's runtime, read once, when the runtime starts.
 pub const RUNTIME_THREADS_ENV: &str = "CLOUDFLARE_DURABLE_RUNTIME_THREADS";
 
-/// One worker unless the environment says otherwise. A binding's calls start
-/// on the host's threads, so with two workers each call woke both (one only
-/// to find nothing to steal); one worker measured about 20-55% less client
-/// CPU per call at concurrency 1 in Python and Elixir, and about the same at
-/// 16 and 256 (bench/results/FINDINGS.md). Raise it when one thread's share of the work
-/// (I/O, TLS, JSON) saturates a core.
+/// One thread unless the environment says otherwise (a current-thread
+/// runtime turned by that thread: `binding_runtime.rs`). A binding's calls
+/// start on the host's threads, so with two workers each call woke both (one
+/// only to find nothing to steal); one worker measured about 20-55% less
+/// client CPU per call at concurrency 1 in Python and Elixir, and about the
+/// same at 16 and 256 (bench/results/FINDINGS.md). Raise it when one thread's
+/// share of the work (I/O, TLS, JSON) saturates a core.
 pub const DEFAULT_RUNTIME_THREADS: usize = 1;
 
 /// The most worker threads [`runtime_threads`] accepts.

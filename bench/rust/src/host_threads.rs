@@ -3,19 +3,20 @@
 //! (not in the targets table) that split a binding's cost per call into the
 //! thread crossing and everything else:
 //!
-//! - `hop`: each calling thread spawns its call on one shared runtime worker
-//!   (the bindings' default, `DEFAULT_RUNTIME_THREADS`) and blocks on a
-//!   channel for the result: the crossing every binding makes, host thread →
-//!   runtime worker → host thread.
+//! - `hop`: each calling thread spawns its call on the runtime the bindings
+//!   use (`shared_binding_runtime`: by default one current-thread runtime
+//!   turned by a thread of its own) and blocks on a channel for the result:
+//!   the crossing every binding makes, host thread → runtime thread → host
+//!   thread.
 //! - `owned`: each calling thread owns a current-thread runtime and a client
 //!   and drives its own call (`block_on`): no crossing, what a binding whose
 //!   calls run on the caller's thread would cost.
 
 use std::sync::mpsc::sync_channel;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use cloudflare_durable::{Client, DEFAULT_RUNTIME_THREADS};
+use cloudflare_durable::{shared_binding_runtime, Client};
 use tokio::runtime::{Builder, Runtime};
 
 use crate::{core_client, cpu_seconds, http_object, params, BoxError, Env, Window};
@@ -23,7 +24,7 @@ use crate::{core_client, cpu_seconds, http_object, params, BoxError, Env, Window
 /// How the calling threads reach the core.
 #[derive(Clone, Copy)]
 pub enum Route {
-    /// Through one shared runtime worker (spawn, then wait on a channel).
+    /// Through the bindings' shared runtime (spawn, then wait on a channel).
     Hop,
     /// On the calling thread's own current-thread runtime.
     Owned,
@@ -38,13 +39,13 @@ pub fn http_case(
     concurrency: usize,
 ) -> Result<(), BoxError> {
     let shared = match route {
-        Route::Hop => Some(Arc::new(Shared {
-            runtime: Builder::new_multi_thread()
-                .worker_threads(DEFAULT_RUNTIME_THREADS)
-                .enable_all()
-                .build()?,
-            client: core_client(&env, concurrency)?,
-        })),
+        Route::Hop => {
+            static RUNTIME: OnceLock<&'static Runtime> = OnceLock::new();
+            Some(Arc::new(Shared {
+                runtime: shared_binding_runtime(&RUNTIME, "cloudflare-durable"),
+                client: core_client(&env, concurrency)?,
+            }))
+        }
         Route::Owned => None,
     };
     let window = Window::new(&env);
@@ -89,7 +90,7 @@ pub fn http_case(
 
 /// The runtime and client every `Hop` thread shares.
 struct Shared {
-    runtime: Runtime,
+    runtime: &'static Runtime,
     client: Client,
 }
 

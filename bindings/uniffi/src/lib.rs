@@ -41,18 +41,12 @@ uniffi::setup_scaffolding!();
 // ---- runtime ------------------------------------------------------------------
 
 /// The process-wide runtime the core runs on, created on first use, with
-/// `CLOUDFLARE_DURABLE_RUNTIME_THREADS` workers (1 by default; see
-/// `cloudflare_durable::runtime_threads`, which `FfiClient::new` checks).
+/// `CLOUDFLARE_DURABLE_RUNTIME_THREADS` threads (by default one thread
+/// turning a current-thread runtime; see `cloudflare_durable::runtime_threads`,
+/// which `FfiClient::new` checks).
 pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(cfd::runtime_threads().unwrap_or(cfd::DEFAULT_RUNTIME_THREADS))
-            .thread_name("cloudflare-durable")
-            .enable_all()
-            .build()
-            .expect("cannot start the tokio runtime")
-    })
+    static RUNTIME: OnceLock<&'static tokio::runtime::Runtime> = OnceLock::new();
+    cfd::shared_binding_runtime(&RUNTIME, "cloudflare-durable")
 }
 
 /// Polls `future` in place, on whatever thread the host's executor polls

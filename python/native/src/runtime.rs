@@ -120,6 +120,14 @@ pub fn shutdown(py: Python<'_>) {
     FINALIZING.store(true, Ordering::SeqCst);
 }
 
+/// The name of the runtime's threads (Linux shows its first 15 bytes).
+const RUNTIME_THREAD_NAME: &str = "cloudflare-durable";
+
+/// Marks the calling thread as one of the runtime's (see [`attach_from_rust`]).
+fn mark_runtime_thread() {
+    RUNTIME_THREAD.with(|t| t.set(true));
+}
+
 /// The pid that built the current runtime, if any.
 pub fn current_pid() -> Option<u32> {
     let current = CURRENT.load(Ordering::Acquire);
@@ -128,7 +136,8 @@ pub fn current_pid() -> Option<u32> {
 }
 
 /// This process's runtime, built on first use (and again after a fork), with
-/// `CLOUDFLARE_DURABLE_RUNTIME_THREADS` workers (1 by default).
+/// `CLOUDFLARE_DURABLE_RUNTIME_THREADS` threads (by default one thread
+/// turning a current-thread runtime: `cloudflare_durable::binding_runtime_builder`).
 pub fn get() -> std::io::Result<&'static Runtime> {
     let pid = crate::process::process_id();
     loop {
@@ -143,17 +152,23 @@ pub fn get() -> std::io::Result<&'static Runtime> {
         // Bad values are reported when a client is built (NativeClient::new).
         let threads = cloudflare_durable::runtime_threads()
             .unwrap_or(cloudflare_durable::DEFAULT_RUNTIME_THREADS);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
+        let runtime = cloudflare_durable::binding_runtime_builder(threads)
             .enable_all()
-            .thread_name("cloudflare-durable")
-            .on_thread_start(|| RUNTIME_THREAD.with(|t| t.set(true)))
+            .thread_name(RUNTIME_THREAD_NAME)
+            .on_thread_start(mark_runtime_thread)
             .build()?;
         let fresh = Box::into_raw(Box::new(ProcessRuntime { pid, runtime }));
         match CURRENT.compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => {
                 // SAFETY: just published; never freed.
-                return Ok(unsafe { &(*fresh).runtime });
+                let runtime: &'static Runtime = unsafe { &(*fresh).runtime };
+                // Only the published runtime gets a thread to turn it.
+                cloudflare_durable::turn_on_own_thread(
+                    runtime,
+                    RUNTIME_THREAD_NAME,
+                    mark_runtime_thread,
+                )?;
+                return Ok(runtime);
             }
             Err(_) => {
                 // Another thread won the race: drop ours and use theirs.

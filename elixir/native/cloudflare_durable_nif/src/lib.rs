@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use cloudflare_durable::serde_json::{Map, Value};
 use cloudflare_durable::{
-    runtime_threads, CallOptions, Client, Config, ConnectionStatus, Error, Event, EventHook,
-    InputField, ObjectRef, WebSocket, DEFAULT_RUNTIME_THREADS,
+    runtime_threads, shared_binding_runtime, CallOptions, Client, Config, ConnectionStatus, Error,
+    Event, EventHook, InputField, ObjectRef, WebSocket,
 };
 use futures_util::FutureExt;
 use rustler::{Atom, Encoder, Env, LocalPid, NifResult, OwnedEnv, ResourceArc, Term};
@@ -49,18 +49,11 @@ mod atoms {
 const BATCH: usize = 256;
 
 /// The process-wide runtime, created on first use, with
-/// `CLOUDFLARE_DURABLE_RUNTIME_THREADS` workers (1 by default; `new_client`
-/// reports a bad value).
+/// `CLOUDFLARE_DURABLE_RUNTIME_THREADS` threads (by default one thread
+/// turning a current-thread runtime; `new_client` reports a bad value).
 fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(runtime_threads().unwrap_or(DEFAULT_RUNTIME_THREADS))
-            .thread_name("cloudflare-durable-nif")
-            .enable_all()
-            .build()
-            .expect("cannot start the tokio runtime of cloudflare_durable_nif")
-    })
+    static RUNTIME: OnceLock<&'static tokio::runtime::Runtime> = OnceLock::new();
+    shared_binding_runtime(&RUNTIME, "cloudflare-durable-nif")
 }
 
 /// A core client, shared by every Elixir call with the same configuration.
