@@ -10,7 +10,10 @@
 //! client CPU per call against 112-113 at concurrency 16, 106-110 against
 //! 112-136 at 256, and the same at 1 (bench/results/FINDINGS.md).
 
+use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::SyncSender;
 use std::sync::OnceLock;
+use std::thread::JoinHandle;
 
 use tokio::runtime::{Builder, Runtime, RuntimeFlavor};
 
@@ -39,16 +42,60 @@ pub fn turn_on_own_thread(
     name: &str,
     on_start: impl FnOnce() + Send + 'static,
 ) -> std::io::Result<()> {
-    if runtime.handle().runtime_flavor() != RuntimeFlavor::CurrentThread {
-        return Ok(());
+    prepare_turning_thread(runtime, name, on_start).map(TurningThread::start)
+}
+
+/// The thread that will turn a current-thread runtime, started but waiting
+/// for [`TurningThread::start`]; dropped without it, the thread ends
+/// (joined) without touching the runtime. Lets a binding start the thread
+/// before it publishes the runtime, so that a runtime it hands out always
+/// has its thread (a thread that cannot start is an error, not a runtime
+/// whose tasks never run), and drop it if another thread published first.
+pub struct TurningThread {
+    go: Option<(SyncSender<bool>, JoinHandle<()>)>,
+}
+
+impl TurningThread {
+    /// Lets the thread turn the runtime, for the rest of the process.
+    pub fn start(mut self) {
+        if let Some((go, _thread)) = self.go.take() {
+            let _ = go.send(true);
+        }
     }
-    std::thread::Builder::new()
+}
+
+impl Drop for TurningThread {
+    fn drop(&mut self) {
+        if let Some((go, thread)) = self.go.take() {
+            let _ = go.send(false);
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts the thread that will turn `runtime` (see [`turn_on_own_thread`]),
+/// waiting for [`TurningThread::start`]. For a multi-thread runtime, no
+/// thread.
+pub fn prepare_turning_thread(
+    runtime: &'static Runtime,
+    name: &str,
+    on_start: impl FnOnce() + Send + 'static,
+) -> std::io::Result<TurningThread> {
+    if runtime.handle().runtime_flavor() != RuntimeFlavor::CurrentThread {
+        return Ok(TurningThread { go: None });
+    }
+    let (go, gate) = sync_channel::<bool>(1);
+    let thread = std::thread::Builder::new()
         .name(name.to_owned())
         .spawn(move || {
-            on_start();
-            runtime.block_on(std::future::pending::<()>());
-        })
-        .map(drop)
+            if gate.recv() == Ok(true) {
+                on_start();
+                runtime.block_on(std::future::pending::<()>());
+            }
+        })?;
+    Ok(TurningThread {
+        go: Some((go, thread)),
+    })
 }
 
 /// The runtime in `cell`, built and started on first use with the
@@ -95,6 +142,22 @@ mod tests {
         assert_eq!(three.handle().runtime_flavor(), RuntimeFlavor::MultiThread);
         // A multi-thread runtime needs no thread of ours: nothing is started.
         turn_on_own_thread(three, "cfd-test-multi", || panic!("not started")).unwrap();
+    }
+
+    #[test]
+    fn a_turning_thread_dropped_before_it_starts_ends_and_one_started_turns() {
+        let runtime: &'static Runtime = Box::leak(Box::new(
+            binding_runtime_builder(1).enable_all().build().unwrap(),
+        ));
+        // Dropped unstarted: joined at once, without running `on_start`.
+        drop(prepare_turning_thread(runtime, "cfd-test-dropped", || panic!("ran")).unwrap());
+        let (tx, rx) = channel();
+        let turning = prepare_turning_thread(runtime, "cfd-test-turning", || {}).unwrap();
+        runtime.spawn(async move { tx.send(1).unwrap() });
+        // Spawned before the thread starts: queued, then run once it does.
+        assert!(rx.recv_timeout(Duration::from_millis(50)).is_err());
+        turning.start();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), 1);
     }
 
     #[test]

@@ -48,7 +48,10 @@ pub mod validate;
 mod websocket;
 
 pub use batch::{BatchCall, MAX_BATCH_CALLS};
-pub use binding_runtime::{binding_runtime_builder, shared_binding_runtime, turn_on_own_thread};
+pub use binding_runtime::{
+    binding_runtime_builder, prepare_turning_thread, shared_binding_runtime, turn_on_own_thread,
+    TurningThread,
+};
 pub use client::{CallOptions, Client};
 pub use config::{
     Config, ConfigBuilder, DEFAULT_API_BASE_URL, ENV_ACCOUNT_ID, ENV_API_TOKEN, ENV_WORKER_URL,

@@ -158,21 +158,33 @@ pub fn get() -> std::io::Result<&'static Runtime> {
             .on_thread_start(mark_runtime_thread)
             .build()?;
         let fresh = Box::into_raw(Box::new(ProcessRuntime { pid, runtime }));
+        // SAFETY: `fresh` is freed below only after the turning thread has
+        // been joined (dropping `turning` joins it), and never once published.
+        let runtime: &'static Runtime = unsafe { &(*fresh).runtime };
+        // The thread that turns a current-thread runtime starts before the
+        // runtime is published: a runtime handed out always has it.
+        let turning = match cloudflare_durable::prepare_turning_thread(
+            runtime,
+            RUNTIME_THREAD_NAME,
+            mark_runtime_thread,
+        ) {
+            Ok(turning) => turning,
+            Err(e) => {
+                // SAFETY: never published, and no thread holds it.
+                let unused = unsafe { Box::from_raw(fresh) };
+                unused.runtime.shutdown_background();
+                return Err(e);
+            }
+        };
         match CURRENT.compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => {
-                // SAFETY: just published; never freed.
-                let runtime: &'static Runtime = unsafe { &(*fresh).runtime };
-                // Only the published runtime gets a thread to turn it.
-                cloudflare_durable::turn_on_own_thread(
-                    runtime,
-                    RUNTIME_THREAD_NAME,
-                    mark_runtime_thread,
-                )?;
+                turning.start();
                 return Ok(runtime);
             }
             Err(_) => {
                 // Another thread won the race: drop ours and use theirs.
-                // SAFETY: `fresh` was never published.
+                drop(turning);
+                // SAFETY: `fresh` was never published, and its thread is joined.
                 let lost = unsafe { Box::from_raw(fresh) };
                 lost.runtime.shutdown_background();
             }
