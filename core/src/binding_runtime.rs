@@ -22,7 +22,7 @@ use tokio::runtime::{Builder, Runtime, RuntimeFlavor};
 use crate::runtime_threads::{runtime_threads, DEFAULT_RUNTIME_THREADS};
 
 /// A builder for a binding's runtime with `threads` threads: current-thread
-/// for one (turn it with [`turn_on_own_thread`]), multi-thread otherwise.
+/// for one (turn it with [`prepare_turning_thread`]), multi-thread otherwise.
 /// The caller adds `enable_all`, names and hooks.
 pub fn binding_runtime_builder(threads: usize) -> Builder {
     if threads <= 1 {
@@ -38,8 +38,9 @@ pub fn binding_runtime_builder(threads: usize) -> Builder {
 /// for the rest of the process (after running `on_start` on it): it owns
 /// the I/O and timer drivers, so tasks spawned from any thread run there,
 /// and `block_on` from other threads waits on it. A multi-thread runtime
-/// has workers of its own: nothing is started.
-pub fn turn_on_own_thread(
+/// has workers of its own: nothing is started. (Bindings that publish the
+/// runtime themselves use [`prepare_turning_thread`].)
+fn turn_on_own_thread(
     runtime: &'static Runtime,
     name: &str,
     on_start: impl FnOnce() + Send + 'static,

@@ -49,8 +49,7 @@ mod websocket;
 
 pub use batch::{BatchCall, MAX_BATCH_CALLS};
 pub use binding_runtime::{
-    binding_runtime_builder, prepare_turning_thread, shared_binding_runtime, turn_on_own_thread,
-    TurningThread,
+    binding_runtime_builder, prepare_turning_thread, shared_binding_runtime, TurningThread,
 };
 pub use client::{CallOptions, Client};
 pub use config::{
