@@ -76,9 +76,10 @@ impl Drop for TurningThread {
     }
 }
 
-/// Starts the thread that will turn `runtime` (see [`turn_on_own_thread`]),
-/// waiting for [`TurningThread::start`]. For a multi-thread runtime, no
-/// thread.
+/// Starts the thread, named `name`, that will turn a current-thread
+/// `runtime` for the rest of the process (after running `on_start` on it),
+/// owning its I/O and timer drivers; it waits for [`TurningThread::start`].
+/// For a multi-thread runtime, no thread.
 pub fn prepare_turning_thread(
     runtime: &'static Runtime,
     name: &str,
