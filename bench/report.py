@@ -25,13 +25,12 @@ def fmt(v: Optional[float], digits: int = 0) -> str:
     return f"{v:,.{digits}f}"
 
 
-def round_ratios(res: Dict[str, Dict[str, Any]], case: str, name: str, base: float) -> List[float]:
-    """Each of the contender's rounds (CPU per operation) over the floor's
+def round_ratios(result: Dict[str, Any], base: float) -> List[float]:
+    """Each of a contender's rounds (CPU per operation) over the floor's
     median `base`; empty when it ran only once. Against the floor's median
     rather than its round of the same pass: one slow floor round would
     otherwise make every contender's round in that pass look cheap."""
-    mine = res.get(case, {}).get(name) or {}
-    rounds = mine.get("rounds_cpu_us_per_op") or []
+    rounds = result.get("rounds_cpu_us_per_op") or []
     return [x / base for x in rounds] if len(rounds) >= 2 and base else []
 
 
@@ -56,7 +55,7 @@ def targets(res: Dict[str, Dict[str, Any]]) -> List[Tuple[str, str, str, str, st
         ratio = value / base
         met = ratio <= limit if at_most else ratio >= limit
         verdict = "met" if met else "**not met**"
-        each_round = round_ratios(res, case, name, base) if per_round else []
+        each_round = round_ratios(r, base) if per_round else []
         if each_round:
             hits = sum(1 for x in each_round if (x <= limit if at_most else x >= limit))
             verdict += (f" (rounds {min(each_round):.2f}-{max(each_round):.2f}×, "
