@@ -158,8 +158,8 @@ pub fn get() -> std::io::Result<&'static Runtime> {
             .on_thread_start(mark_runtime_thread)
             .build()?;
         let fresh = Box::into_raw(Box::new(ProcessRuntime { pid, runtime }));
-        // SAFETY: `fresh` is freed below only after the turning thread has
-        // been joined (dropping `turning` joins it), and never once published.
+        // SAFETY: `fresh` is freed below only if it was never published, and
+        // only once no turning thread holds it (dropping `turning` joins it).
         let runtime: &'static Runtime = unsafe { &(*fresh).runtime };
         // The thread that turns a current-thread runtime starts before the
         // runtime is published: a runtime handed out always has it.
