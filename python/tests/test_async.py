@@ -81,6 +81,67 @@ async def test_callbacks_run_on_loop_thread(url: str, name: Callable[[str], str]
     assert len(async_got) >= len(updates)
 
 
+async def test_unread_messages_survive_timeouts_and_reach_one_iterator_each(
+    url: str, name: Callable[[str], str]
+) -> None:
+    obj = name("aunread")
+    async with cd.AsyncClient(worker_url=url) as client:
+        async with client.websocket(obj) as ws:
+            assert (await ws.recv(10))["type"] == "init"
+            with pytest.raises(asyncio.TimeoutError):
+                await ws.recv(0.05)  # nothing sent: it times out and takes nothing
+            seen: List[Any] = []
+            all_seen = asyncio.Event()
+
+            async def take(tag: str) -> None:
+                while True:
+                    seen.append((tag, (await ws.recv(20))["key"]))
+                    if len(seen) == 40:
+                        all_seen.set()
+
+            takers = [asyncio.ensure_future(take(tag)) for tag in "ab"]
+            for i in range(40):
+                await client.update_state(obj, f"k{i}", i)
+            await asyncio.wait_for(all_seen.wait(), 20)
+            for taker in takers:
+                taker.cancel()
+            await asyncio.gather(*takers, return_exceptions=True)
+            # Every update reached exactly one of the two iterating tasks.
+            assert sorted(key for _, key in seen) == sorted(f"k{i}" for i in range(40))
+            # Cancelling the waiting tasks took nothing from the socket.
+            await client.update_state(obj, "after", 1)
+            assert (await ws.recv(10))["key"] == "after"
+        with pytest.raises(StopAsyncIteration):
+            await ws.recv(1)
+        with pytest.raises(StopAsyncIteration):
+            await ws.recv(1)  # it stays finished
+
+
+async def test_unread_messages_past_the_limit_drop_the_oldest(
+    url: str,
+    name: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from cloudflare_durable import _async
+
+    monkeypatch.setattr(_async, "_MAX_UNREAD", 8)
+    obj = name("adrop")
+    async with cd.AsyncClient(worker_url=url) as client:
+        async with client.websocket(obj) as ws:
+            last = asyncio.Event()
+            ws.on_message(lambda m: m.get("key") == "k19" and last.set())
+            for i in range(20):
+                await client.update_state(obj, f"k{i}", i)
+            await asyncio.wait_for(last.wait(), 20)
+            kept = [(await ws.recv(1))["key"] for _ in range(8)]
+            assert kept == [f"k{i}" for i in range(12, 20)]
+            with pytest.raises(asyncio.TimeoutError):
+                await ws.recv(0.05)
+    warnings = [r for r in caplog.records if "dropping the oldest" in r.getMessage()]
+    assert len(warnings) == 1
+
+
 async def test_on_event_on_loop_thread(url: str, name: Callable[[str], str]) -> None:
     loop_thread = threading.get_ident()
     events: List[cd.Event] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import inspect
 import logging
 from types import TracebackType
@@ -11,6 +12,7 @@ from typing import (
     Any,
     AsyncIterator,
     Callable,
+    Deque,
     Dict,
     Generator,
     List,
@@ -59,7 +61,8 @@ class AsyncWebSocket:
     Messages are fetched from the core in batches and handed to the loop by
     one reader task, started by the first ``async for``/``recv`` or
     ``on_message``; from then on every message goes to each callback (on the
-    loop's thread) and to the iteration queue.
+    loop's thread) and to what ``async for`` reads (a buffer filled a batch
+    at a time, one wake-up of the waiting tasks per batch).
     """
 
     def __init__(self, client: "AsyncClient", object: Object) -> None:
@@ -67,7 +70,11 @@ class AsyncWebSocket:
         self._object = object
         self._native: Optional[_native.NativeWebSocket] = None
         self._callbacks: List[MessageCallback] = []
-        self._queue: "asyncio.Queue[Any]" = asyncio.Queue()
+        # What `async for` has not taken yet; at most _MAX_UNREAD, the oldest
+        # dropped first. The reader appends a whole batch, then wakes the
+        # iterating tasks once (each waits on a future of its own).
+        self._unread: "Deque[Any]" = collections.deque(maxlen=_MAX_UNREAD)
+        self._waiters: "List[asyncio.Future[None]]" = []
         self._dropped = False
         self._pump: "Optional[asyncio.Task[None]]" = None
         self._tasks: "set[asyncio.Task[Any]]" = set()
@@ -143,13 +150,15 @@ class AsyncWebSocket:
                 batch = await socket.next_batch_async(256)
                 if not batch:
                     break
-                for message in batch:
-                    self._dispatch(message)
+                if self._callbacks:
+                    for message in batch:
+                        self._dispatch(message)
+                self._keep_unread(batch)
         except CloudflareDurableError as error:
             logger.info("WebSocket %r ended: %s", self._object, error)
-            self._queue.put_nowait(error)
+            self._keep_unread([error])
         finally:
-            self._queue.put_nowait(_END)
+            self._keep_unread([_END])
 
     def _dispatch(self, message: Any) -> None:
         for callback in list(self._callbacks):
@@ -161,16 +170,22 @@ class AsyncWebSocket:
                     task.add_done_callback(self._tasks.discard)
             except Exception:
                 logger.exception("on_message callback failed")
-        if self._queue.qsize() >= _MAX_UNREAD:
-            self._queue.get_nowait()
-            if not self._dropped:
-                self._dropped = True
-                logger.warning(
-                    "WebSocket %r: over %d messages not iterated; dropping the oldest",
-                    self._object,
-                    _MAX_UNREAD,
-                )
-        self._queue.put_nowait(message)
+
+    def _keep_unread(self, items: List[Any]) -> None:
+        """Appends `items` for `async for` and wakes every task waiting there."""
+        unread = self._unread
+        if not self._dropped and len(unread) + len(items) > _MAX_UNREAD:
+            self._dropped = True
+            logger.warning(
+                "WebSocket %r: over %d messages not iterated; dropping the oldest",
+                self._object,
+                _MAX_UNREAD,
+            )
+        unread.extend(items)
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self
@@ -178,10 +193,19 @@ class AsyncWebSocket:
     async def __anext__(self) -> Any:
         self._socket()
         self._start_pump()
-        item = await self._queue.get()
+        unread = self._unread
+        while not unread:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+        item = unread[0]
         if item is _END:
-            self._queue.put_nowait(_END)  # stay finished for later calls
-            raise StopAsyncIteration
+            raise StopAsyncIteration  # it stays, so later calls end too
+        unread.popleft()
         if isinstance(item, BaseException):
             raise item
         return item
