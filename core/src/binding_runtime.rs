@@ -9,8 +9,8 @@
 //! core-hop`, echo, 4 s windows, alternated three times): 91-104 µs of
 //! client CPU per call against 112-113 at concurrency 16, 106-110 against
 //! 112-136 at 256, and the same at 1. Python's clients cost less in 15 of
-//! 18 alternated pairs; the Elixir NIF showed no difference beyond the
-//! spread (bench/results/FINDINGS.md).
+//! 18 alternated pairs; the Elixir NIF and Kotlin showed no difference
+//! beyond the spread (bench/results/FINDINGS.md).
 
 use std::sync::mpsc::sync_channel;
 use std::sync::mpsc::SyncSender;

@@ -174,12 +174,12 @@ class AsyncWebSocket:
     def _keep_unread(self, items: List[Any]) -> None:
         """Appends `items` for `async for` and wakes every task waiting there."""
         unread = self._unread
-        if not self._dropped and len(unread) + len(items) > _MAX_UNREAD:
+        if not self._dropped and len(unread) + len(items) > (unread.maxlen or 0):
             self._dropped = True
             logger.warning(
                 "WebSocket %r: over %d messages not iterated; dropping the oldest",
                 self._object,
-                _MAX_UNREAD,
+                unread.maxlen,
             )
         unread.extend(items)
         waiters, self._waiters = self._waiters, []
