@@ -89,6 +89,10 @@ fun report(ops: Int, errors: Long, wallS: Double, cpuS: Double, latNs: List<Long
     ) + extra)
 }
 
+/** The note fields bench.py reads from a JVM result: seconds of warm-up, and whether the JIT had settled. */
+fun warmupNote(warmupS: Double, jitSettled: Boolean): Map<String, Any> =
+    mapOf("warmup_s" to warmupS, "jit_settled" to jitSettled)
+
 /**
  * When a loop case's measured window may open: after BENCH_WARMUP seconds, at the first
  * one-second check where the JIT compilers spent under [QUIET_MS] ms (C2 on this machine keeps
@@ -119,7 +123,7 @@ class JitSettle {
     }
 
     /** The note for the result: how long the warm-up took and whether the JIT had settled. */
-    fun extra(): Map<String, Any> = mapOf("warmup_s" to warmupS, "jit_settled" to jitQuiet)
+    fun extra(): Map<String, Any> = warmupNote(warmupS, jitQuiet)
 
     companion object {
         const val QUIET_MS = 10L
@@ -249,7 +253,7 @@ fun wsSeq(who: String) = runBlocking(Dispatchers.Default) {
  * more at the latest. Only a burst can show that: compilation follows the code that runs, so an
  * idle pause after a burst always looks quiet. With the pause as the test, C2 took 100-380 ms of
  * Kotlin's measured 20,000-message bursts (about as much as the client's own threads) and 17-201
- * ms of the JDK's. Returns the note fields of [JitSettle.extra].
+ * ms of the JDK's. Returns its [warmupNote].
  */
 suspend fun warmBursts(burst: suspend () -> Unit): Map<String, Any> {
     val jit = ManagementFactory.getCompilationMXBean()
@@ -262,7 +266,7 @@ suspend fun warmBursts(burst: suspend () -> Unit): Map<String, Any> {
         burst()
         quiet = jit.totalCompilationTime - before < JitSettle.QUIET_MS
     } while (now() < atLeast || (!quiet && now() < atMost))
-    return mapOf("warmup_s" to (now() - begin) / 1e9, "jit_settled" to quiet)
+    return warmupNote((now() - begin) / 1e9, quiet)
 }
 
 fun wsBurst(who: String, count: Int) = runBlocking(Dispatchers.Default) {
