@@ -36,6 +36,9 @@ CASE_TIMEOUT = float(os.environ.get("BENCH_CASE_TIMEOUT", "120"))
 ONLY = [c for c in os.environ.get("BENCH_ONLY", "").split(",") if c]
 ROUNDS = max(1, int(os.environ.get("BENCH_ROUNDS", "3")))
 QUIET_TIMEOUT = float(os.environ.get("BENCH_QUIET_TIMEOUT", "30"))
+# The worker runs as deployed (no test_* methods, no per-call test bookkeeping)
+# unless BENCH_TEST_HOOKS=1.
+TEST_HOOKS = os.environ.get("BENCH_TEST_HOOKS", "0") == "1"
 RUN_ID = str(int(time.time()))
 
 PY = os.path.join(BENCH, ".venv", "bin", "python")
@@ -308,7 +311,7 @@ def main() -> None:
     results: Dict[str, Dict[str, Any]] = {}
     state = tempfile.mkdtemp(prefix="cfd-bench-")
     started = time.time()
-    with LocalWorker(state) as worker:
+    with LocalWorker(state, test_hooks=TEST_HOOKS) as worker:
         url = worker.url
         log(f"worker at {url}")
         for case in cases:
@@ -341,7 +344,8 @@ def main() -> None:
     info["load_after"] = os.getloadavg()
     info["duration_s"] = round(time.time() - started, 1)
     info["settings"] = {"seconds": SECONDS, "warmup": WARMUP, "jvm_warmup": JVM_WARMUP, "concurrency": CONCURRENCY,
-                        "burst": BURST, "sockets": SOCKETS, "probe_calls": PROBE_CALLS, "rounds": ROUNDS}
+                        "burst": BURST, "sockets": SOCKETS, "probe_calls": PROBE_CALLS, "rounds": ROUNDS,
+                        "test_hooks": TEST_HOOKS}
     info["date"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     out = {"machine": info, "contenders": [{k: v for k, v in c.items() if k in ("name", "lang", "role", "what")}
                                            for c in contenders], "results": results}

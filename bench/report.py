@@ -186,7 +186,7 @@ def write(data: Dict[str, Any], results_dir: str) -> None:
                  "figures are each contender's median round by CPU per operation (the note lists every "
                  "round's CPU), and a CPU verdict adds the ratio of each of the contender's rounds to the "
                  "floor's median and in how many rounds the target was met. " if s.get('rounds', 1) > 1 else "") +
-              "One local worker (workerd, test hooks on) serves every contender, each in its own process, one "
+              f"One local worker (workerd, test hooks {'on' if s.get('test_hooks', True) else 'off'}) serves every contender, each in its own process, one "
               "after the other. Client CPU is user + system time of the contender's process over the measured "
               "phase only (see bench/README.md for how each language reads it). The server is the bottleneck "
               "for calls/s on this machine: compare CPU per call first.")
