@@ -43,19 +43,28 @@ val OBJECTS = (System.getenv("BENCH_OBJECTS") ?: "16").toInt()
 val PREFIX = System.getenv("BENCH_PREFIX") ?: "bench"
 val OPEN_CONCURRENCY = (System.getenv("BENCH_OPEN_CONCURRENCY") ?: "256").toInt()
 
-val osBean = ManagementFactory.getOperatingSystemMXBean() as com.sun.management.OperatingSystemMXBean
+/** libc's `getrusage`, through JNA (the binding's dependency, so on the classpath anyway). */
+private interface LibC : com.sun.jna.Library {
+    fun getrusage(who: Int, usage: com.sun.jna.Pointer): Int
+}
+
+private val libc: LibC = com.sun.jna.Native.load("c", LibC::class.java)
+
+/** A `struct rusage` (144 bytes on x86-64 Linux: two timevals, then 14 longs). */
+private val usage = com.sun.jna.Memory(144)
 
 /**
- * CPU time of the whole JVM process (all threads, JNA's and Rust's too), seconds: the sum of each
- * live thread's sum_exec_runtime, the counter getrusage(RUSAGE_SELF) reads (the MXBean's
- * processCpuTime has 10 ms ticks here).
+ * CPU time of the whole JVM process, seconds: user + system from getrusage(RUSAGE_SELF), as the
+ * Rust and Python contenders read it. It counts every thread, threads that ended included: the JDK's
+ * HttpClient starts and ends worker threads all the time, whose CPU a sum over the live threads'
+ * /proc/self/task/N/schedstat (used before) missed. Microsecond resolution, microseconds per read
+ * (that sum took 1-6 ms; the MXBean's processCpuTime has 10 ms ticks here).
  */
-fun cpu(): Double {
-    var ns = 0L
-    java.io.File("/proc/self/task").listFiles()?.forEach { task ->
-        try { ns += java.io.File(task, "schedstat").readText().substringBefore(' ').toLong() } catch (e: Exception) {}
-    }
-    return ns / 1e9
+fun cpu(): Double = synchronized(usage) {
+    check(libc.getrusage(0 /* RUSAGE_SELF */, usage) == 0) { "getrusage failed" }
+    val seconds = usage.getLong(0) + usage.getLong(16)
+    val micros = usage.getLong(8) + usage.getLong(24)
+    seconds + micros / 1e6
 }
 
 fun rss(): Long = java.io.File("/proc/self/status").readLines()
