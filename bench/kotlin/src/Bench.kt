@@ -103,16 +103,20 @@ fun warmupNote(warmupS: Double, jitSettled: Boolean): Map<String, Any> =
     mapOf("warmup_s" to warmupS, "jit_settled" to jitSettled)
 
 /**
- * When a loop case's measured window may open: after BENCH_WARMUP seconds, at the first
- * one-second check where the JIT compilers spent under [QUIET_MS] ms (C2 on this machine keeps
- * compiling for 10-20 s, and had been about 30% of the process's CPU inside a window opened after
- * 3 s), or at [MAX_EXTRA_S] seconds more at the latest. [warmupS] says which it was.
+ * When a loop case's measured window may open: after BENCH_WARMUP seconds, once [QUIET_CHECKS]
+ * one-second checks in a row found the JIT compilers spending under [QUIET_MS] ms each, or at
+ * [MAX_EXTRA_S] seconds more at the latest. [warmupS] says which it was. One quiet second was
+ * not enough: at `http echo 1` (about 900 calls/s) C2 keeps compiling for 10-20 s with pauses,
+ * and in four of seven runs the window opened after one such pause (6-8 s) and cost 342-414 µs
+ * per call, against 202-235 µs when it opened after 11-12 s; in three of those four, C2 took
+ * about 190-380 ms of CPU inside the 2 s window.
  */
 class JitSettle {
     private val jit = ManagementFactory.getCompilationMXBean()
     private val begin = now()
     private var checkAt = begin + (WARMUP * 1e9).toLong()
     private var lastMs = -1L
+    private var quietInARow = 0
     /** Seconds from start to the window's opening (set once [settled] has returned true). */
     var warmupS = 0.0
     /** Whether the JIT had gone quiet after the warm-up at this point [t]. */
@@ -121,9 +125,10 @@ class JitSettle {
     fun settled(t: Long): Boolean {
         if (t < checkAt) return false
         val ms = jit.totalCompilationTime
-        val quiet = lastMs >= 0 && ms - lastMs < QUIET_MS
+        quietInARow = if (lastMs >= 0 && ms - lastMs < QUIET_MS) quietInARow + 1 else 0
         lastMs = ms
         checkAt = t + 1_000_000_000L
+        val quiet = quietInARow >= QUIET_CHECKS
         val late = t - begin >= ((WARMUP + MAX_EXTRA_S) * 1e9).toLong()
         if (!quiet && !late) return false
         jitQuiet = quiet
@@ -136,6 +141,7 @@ class JitSettle {
 
     companion object {
         const val QUIET_MS = 10L
+        const val QUIET_CHECKS = 3
         const val MAX_EXTRA_S = 20.0
     }
 }
