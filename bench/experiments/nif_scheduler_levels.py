@@ -119,7 +119,11 @@ def one_vm():
     time.sleep(5)  # VM start, compile check, warm-up
     before = threads(beam)
     started = time.monotonic()
-    counts = syscall_counts(beam, 3) if os.environ.get("PERF") else time.sleep(3)
+    counts = {}
+    if os.environ.get("PERF"):
+        counts = syscall_counts(beam, 3)
+    else:
+        time.sleep(3)
     after = threads(beam)
     elapsed = time.monotonic() - started
     schedulers = [
@@ -139,11 +143,15 @@ def one_vm():
     calls = result["ops_per_s"] * elapsed
     per_thread = {}
     for tid, (name, cpu_ns, vol, inv) in after.items():
-        if tid in before and (cpu_ns - before[tid][1]) / 1e3 / calls > 1:
+        if tid not in before:
+            continue
+        _, cpu_ns_before, vol_before, inv_before = before[tid]
+        cpu_us = (cpu_ns - cpu_ns_before) / 1e3 / calls
+        if cpu_us > 1:
             per_thread[f"{name}:{tid}"] = [
-                round((cpu_ns - before[tid][1]) / 1e3 / calls, 1),
-                round((vol - before[tid][2]) / calls, 2),
-                round((inv - before[tid][3]) / calls, 2),
+                round(cpu_us, 1),
+                round((vol - vol_before) / calls, 2),
+                round((inv - inv_before) / calls, 2),
             ]
     line = {
         "cpu_us_per_call": round(result["cpu_us_per_op"], 1),
