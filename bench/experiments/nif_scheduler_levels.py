@@ -1,5 +1,5 @@
-"""Experiment, not part of the package: the Elixir NIF's `http echo 1` split
-by thread in several fresh VMs, to see which level each VM runs at and why
+"""Experiment, not part of the package: the Elixir NIF's `http echo 1` (or
+another case, CASE="ws_seq") split by thread in several fresh VMs, to see which level each VM runs at and why
 (bench/results/FINDINGS.md, "The NIF's two levels").
 
 For each VM it runs the bench's own Elixir program for 8 s, reads every
@@ -19,7 +19,8 @@ and the Elixir bench built (`bench/elixir/run.sh check`):
         python3 bench/experiments/nif_scheduler_levels.py 8
 
 ELIXIR_ERL_OPTIONS passes VM flags (e.g. "+S 2:2"); TASKSET="taskset -c 0"
-confines the VM to CPUs.
+confines the VM to CPUs; CASE picks the bench program's case ("http echo 1"
+unless set; "ws_seq" gives socket round trips, and "calls" then counts them).
 """
 
 import glob
@@ -109,7 +110,9 @@ def one_vm():
     env = dict(os.environ, BENCH_SECONDS="8", BENCH_WARMUP="1")
     prefix = os.environ.get("TASKSET", "").split()
     program = subprocess.Popen(
-        prefix + [f"{ROOT}/bench/elixir/run.sh", "nif", "http", "echo", "1"],
+        prefix
+        + [f"{ROOT}/bench/elixir/run.sh", "nif"]
+        + os.environ.get("CASE", "http echo 1").split(),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env=env,
