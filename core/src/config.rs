@@ -41,6 +41,14 @@ pub struct Config {
     pub(crate) api_base_url: Url,
 }
 
+/// The longest duration a configuration accepts (365 days): longer ones
+/// would overflow the clock arithmetic of timers and deadlines.
+pub const MAX_CONFIG_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// The largest size or count a configuration accepts (2^24): far beyond any
+/// real use, and far below what the queues and semaphores can hold.
+pub const MAX_CONFIG_SIZE: usize = 1 << 24;
+
 /// The Cloudflare API's v4 base URL, the default for the management API.
 pub const DEFAULT_API_BASE_URL: &str = "https://api.cloudflare.com/client/v4";
 
@@ -218,7 +226,9 @@ impl ConfigBuilder {
     }
 
     setter!(
-        /// Time limit of one HTTP attempt (default 30 s), and default for calls over a socket.
+        /// Time limit of one HTTP attempt (default 30 s), the default for calls
+        /// over a socket, and the limit of one write on a socket (a peer that
+        /// takes no data for that long counts as gone).
         timeout: Duration
     );
     setter!(
@@ -308,6 +318,21 @@ impl ConfigBuilder {
                 return bad(format!("{name} must be greater than zero"));
             }
         }
+        for (name, value) in [
+            ("timeout", self.timeout),
+            ("retry_delay", self.retry_delay),
+            ("websocket_reconnect_delay", self.websocket_reconnect_delay),
+            (
+                "websocket_max_reconnect_delay",
+                self.websocket_max_reconnect_delay,
+            ),
+            ("heartbeat_interval", self.heartbeat_interval),
+            ("heartbeat_timeout", self.heartbeat_timeout),
+        ] {
+            if value > MAX_CONFIG_DURATION {
+                return bad(format!("{name} must be at most 365 days"));
+            }
+        }
         if self.websocket_max_reconnect_delay < self.websocket_reconnect_delay {
             return bad("websocket_max_reconnect_delay is below websocket_reconnect_delay".into());
         }
@@ -319,6 +344,9 @@ impl ConfigBuilder {
         ] {
             if value == 0 {
                 return bad(format!("{name} must be greater than zero"));
+            }
+            if value > MAX_CONFIG_SIZE {
+                return bad(format!("{name} must be at most {MAX_CONFIG_SIZE}"));
             }
         }
         Ok(Config {
@@ -425,6 +453,37 @@ mod tests {
             .worker_url("https://x.example.com")
             .max_concurrent_requests(0))
         .contains("max_concurrent_requests must be greater than zero"));
+    }
+
+    #[test]
+    fn refuses_values_past_their_bounds() {
+        let base = || Config::builder().worker_url("https://x.example.com");
+        let too_long = MAX_CONFIG_DURATION + Duration::from_secs(1);
+        assert!(err(base().timeout(Duration::MAX)).contains("timeout must be at most 365 days"));
+        assert!(err(base().retry_delay(too_long)).contains("retry_delay must be at most"));
+        assert!(
+            err(base().heartbeat_interval(Duration::from_secs_f64(1e19)))
+                .contains("heartbeat_interval must be at most")
+        );
+        assert!(err(base().heartbeat_timeout(too_long)).contains("heartbeat_timeout"));
+        assert!(err(base()
+            .websocket_reconnect_delay(too_long)
+            .websocket_max_reconnect_delay(too_long))
+        .contains("websocket_reconnect_delay must be at most"));
+        assert!(err(base().max_concurrent_requests(1 << 62))
+            .contains("max_concurrent_requests must be at most 16777216"));
+        assert!(err(base().message_buffer(usize::MAX)).contains("message_buffer must be at most"));
+        assert!(err(base().send_queue_capacity(MAX_CONFIG_SIZE + 1))
+            .contains("send_queue_capacity must be at most"));
+        assert!(err(base().pool_size(MAX_CONFIG_SIZE + 1)).contains("pool_size must be at most"));
+        let at_the_bounds = base()
+            .timeout(MAX_CONFIG_DURATION)
+            .heartbeat_interval(MAX_CONFIG_DURATION)
+            .heartbeat_timeout(MAX_CONFIG_DURATION)
+            .max_concurrent_requests(MAX_CONFIG_SIZE)
+            .message_buffer(MAX_CONFIG_SIZE)
+            .build();
+        assert!(at_the_bounds.is_ok());
     }
 
     #[test]

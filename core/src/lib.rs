@@ -54,6 +54,7 @@ pub use binding_runtime::{
 pub use client::{CallOptions, Client};
 pub use config::{
     Config, ConfigBuilder, DEFAULT_API_BASE_URL, ENV_ACCOUNT_ID, ENV_API_TOKEN, ENV_WORKER_URL,
+    MAX_CONFIG_DURATION, MAX_CONFIG_SIZE,
 };
 pub use error::{Error, ErrorKind, InputField, Result};
 pub use events::{Event, EventHook};

@@ -315,11 +315,13 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// `Retry-After` as seconds (the HTTP-date form is rare from Workers and is ignored).
+/// `Retry-After` as seconds (the HTTP-date form is rare from Workers and is
+/// ignored); a value too large for a `Duration` saturates at its maximum.
 fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     let text = headers.get(RETRY_AFTER)?.to_str().ok()?;
     let seconds: f64 = text.trim().parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+    (seconds.is_finite() && seconds >= 0.0)
+        .then(|| Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX))
 }
 
 /// `base` with `path_and_query` (already percent-encoded) appended to its
@@ -358,5 +360,20 @@ mod tests {
         let url = request_url(&base, "/object/x/method/echo");
         assert_eq!(url.as_str(), "http://127.0.0.1:8787/object/x/method/echo");
         assert_eq!(url.query(), None);
+    }
+
+    #[test]
+    fn retry_after_is_read_as_seconds_and_saturates() {
+        let after = |text: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(RETRY_AFTER, text.parse().unwrap());
+            parse_retry_after(&headers)
+        };
+        assert_eq!(after("2"), Some(Duration::from_secs(2)));
+        assert_eq!(after(" 0.5 "), Some(Duration::from_millis(500)));
+        assert_eq!(after("1e+300"), Some(Duration::MAX));
+        assert_eq!(after("-1"), None);
+        assert_eq!(after("NaN"), None);
+        assert_eq!(after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
     }
 }

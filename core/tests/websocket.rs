@@ -195,6 +195,42 @@ async fn a_frozen_worker_is_detected_by_the_heartbeat() {
 }
 
 #[tokio::test]
+async fn a_worker_that_stops_reading_holds_no_send_and_no_close() {
+    let worker = LocalWorker::start();
+    let client = Client::new(
+        worker
+            .config()
+            .timeout(Duration::from_millis(500))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let socket = client.websocket(&unique("stalled")).await.unwrap();
+    worker.freeze();
+    // 64 frames of 512 KiB: several times what the loopback socket's
+    // buffers hold, so some write finds them full while the worker is stopped.
+    let filler = json!({"type": "filler", "pad": "x".repeat(512 * 1024)});
+    let mut outcomes = Vec::new();
+    for _ in 0..64 {
+        outcomes.push(tokio::time::timeout(WAIT, socket.send(&filler)).await);
+    }
+    let given_up = socket
+        .wait_for_status(WAIT, |s| s == ConnectionStatus::Reconnecting)
+        .await;
+    let closed = tokio::time::timeout(WAIT, socket.close()).await;
+    worker.thaw();
+    assert!(
+        outcomes.iter().all(|o| o.is_ok()),
+        "a send waited past {WAIT:?} on a worker that does not read"
+    );
+    // Each send either left, or was queued for the next connection.
+    assert!(outcomes.iter().all(|o| matches!(o, Ok(Ok(())))));
+    assert_eq!(given_up, Some(ConnectionStatus::Reconnecting));
+    assert!(closed.is_ok(), "close waited past {WAIT:?}");
+    assert_eq!(socket.status(), ConnectionStatus::Closed);
+}
+
+#[tokio::test]
 async fn sends_wait_in_the_queue_while_disconnected() {
     let worker = LocalWorker::start();
     let client = Client::new(worker.config().send_queue_capacity(2).build().unwrap()).unwrap();

@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::handshake::{self, Socket};
-use super::link::{LinkState, Shared};
+use super::link::{self, LinkState, Shared};
 use super::ConnectionStatus;
 use crate::backoff::Backoff;
 use crate::error::{Error, Result};
@@ -213,7 +213,8 @@ impl Actor {
             let backlog = self.shared.backlog(&link);
             let queued = link.outbox.len();
             for text in backlog {
-                if let Err(e) = writer.send(Message::Text(text)).await {
+                let sent = link::write(&mut writer, Message::Text(text), self.shared.write_timeout);
+                if let Err(e) = sent.await {
                     return Ended::Dropped(format!("send failed: {e}"));
                 }
             }
@@ -289,7 +290,8 @@ impl Actor {
                     // than stop reading (the peer may be waiting for us to read).
                     if let Ok(mut link) = self.shared.link.try_lock() {
                         if let LinkState::Up { writer, .. } = &mut link.state {
-                            if let Err(e) = writer.send(Message::text("ping")).await {
+                            let ping = link::write(writer, Message::text("ping"), config.heartbeat_timeout);
+                            if let Err(e) = ping.await {
                                 return Ended::Dropped(format!("heartbeat failed: {e}"));
                             }
                         }

@@ -11,6 +11,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use futures_util::stream::SplitSink;
 use futures_util::SinkExt;
@@ -23,6 +24,24 @@ use crate::error::{Error, Result};
 
 /// The socket's write half.
 pub(super) type Writer = SplitSink<Socket, Message>;
+
+/// Writes one frame within `limit`. A peer that stops reading fills the
+/// socket's buffers and would hold the write (and the link's lock) forever;
+/// past `limit` the write counts as failed, like a broken connection.
+pub(super) async fn write(
+    writer: &mut Writer,
+    message: Message,
+    limit: Duration,
+) -> std::result::Result<(), String> {
+    match tokio::time::timeout(limit, writer.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!(
+            "the peer took no data for {} ms",
+            limit.as_millis()
+        )),
+    }
+}
 
 /// Where the link stands.
 pub(super) enum LinkState {
@@ -63,6 +82,8 @@ pub(super) struct Shared {
     pub broken: watch::Sender<u64>,
     /// At most this many queued sends, and this many unanswered calls.
     pub capacity: usize,
+    /// How long one write may wait for the peer to take data.
+    pub write_timeout: Duration,
 }
 
 impl std::fmt::Debug for Shared {
@@ -75,7 +96,7 @@ impl std::fmt::Debug for Shared {
 
 impl Shared {
     /// A link that is not connected yet.
-    pub fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize, write_timeout: Duration) -> Self {
         Shared {
             link: tokio::sync::Mutex::new(Link {
                 state: LinkState::Down,
@@ -84,6 +105,7 @@ impl Shared {
             pending: Mutex::new(HashMap::new()),
             broken: watch::channel(0).0,
             capacity,
+            write_timeout,
         }
     }
 
@@ -95,7 +117,7 @@ impl Shared {
             LinkState::Down => link.enqueue(text, self.capacity),
             LinkState::Up { writer, generation } => {
                 let generation = *generation;
-                match writer.send(Message::Text(text.clone())).await {
+                match write(writer, Message::Text(text.clone()), self.write_timeout).await {
                     Ok(()) => Ok(()),
                     Err(_) => {
                         // Not known to have left: keep it for the next connection.
@@ -137,7 +159,10 @@ impl Shared {
         }
         if let LinkState::Up { writer, generation } = &mut link.state {
             let generation = *generation;
-            if writer.send(Message::Text(text)).await.is_err() {
+            if write(writer, Message::Text(text), self.write_timeout)
+                .await
+                .is_err()
+            {
                 // The call stays registered: it is resent on the next connection.
                 self.lost(&mut link, generation);
             }

@@ -65,7 +65,10 @@ impl WebSocket {
         route: ObjectRoute,
     ) -> Result<Self> {
         let config = transport.config().clone();
-        let shared = Arc::new(link::Shared::new(config.send_queue_capacity));
+        let shared = Arc::new(link::Shared::new(
+            config.send_queue_capacity,
+            config.timeout,
+        ));
         let (inbox_tx, inbox_rx) = mpsc::channel(config.message_buffer);
         let (status_tx, status_rx) = watch::channel(ConnectionStatus::Connecting);
         let (closing_tx, closing_rx) = watch::channel(false);
