@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import math
 import threading
@@ -34,6 +35,9 @@ def test_hierarchy_matches_core_kinds() -> None:
     assert issubclass(cd.InvalidInputError, ValueError)
     assert issubclass(cd.DurableTimeoutError, TimeoutError)
     assert issubclass(cd.NetworkError, ConnectionError)
+    # A panic in the native code: not a core kind (Elixir's :internal_error).
+    assert cd.InternalError.kind == "internal_error"
+    assert issubclass(cd.InternalError, cd.CloudflareDurableError)
 
 
 @pytest.fixture
@@ -56,6 +60,21 @@ def test_remote_error_kinds(client: cd.Client, name: Callable[[str], str]) -> No
     with pytest.raises(cd.HTTPStatusError) as he:
         client.call_method(obj, "test_fail", {"status": 418, "message": "teapot"})
     assert he.value.status == 418 and he.value.kind == "http_error"
+
+
+def test_retry_after_past_any_duration(client: cd.Client, name: Callable[[str], str]) -> None:
+    """A `Retry-After: 1e+300` is still a rate limit, its delay saturated."""
+    with pytest.raises(cd.RateLimitedError) as rl:
+        client.call_method(name("err"), "test_fail", {"status": 429, "retry_after": 1e300})
+    assert rl.value.retry_after is not None and rl.value.retry_after > 1e18
+
+
+async def test_retry_after_past_any_duration_async(url: str, name: Callable[[str], str]) -> None:
+    async with cd.AsyncClient(worker_url=url, retry_count=0) as client:
+        call = client.call_method(name("err"), "test_fail", {"status": 429, "retry_after": 1e300})
+        with pytest.raises(cd.RateLimitedError) as rl:
+            await asyncio.wait_for(call, 30)
+    assert rl.value.retry_after is not None and rl.value.retry_after > 1e18
 
 
 def test_timeout(url: str, name: Callable[[str], str]) -> None:
@@ -211,6 +230,15 @@ def test_bad_config(monkeypatch: pytest.MonkeyPatch) -> None:
         cd.Client(worker_url="http://127.0.0.1:1", timeout=0.0)
     with pytest.raises(cd.InvalidInputError, match="plain http"):
         cd.Client(worker_url="http://example.com")
+    local = "http://127.0.0.1:1"
+    with pytest.raises(cd.InvalidInputError, match="heartbeat_interval must be at most 365 days"):
+        cd.Client(worker_url=local, heartbeat_interval=1e19)
+    with pytest.raises(cd.InvalidInputError, match="timeout must be at most 365 days"):
+        cd.AsyncClient(worker_url=local, timeout=1e12)
+    with pytest.raises(cd.InvalidInputError, match="max_concurrent_requests must be at most"):
+        cd.Client(worker_url=local, max_concurrent_requests=2**62)
+    with pytest.raises(cd.InvalidInputError, match="message_buffer must be at most"):
+        cd.AsyncClient(worker_url=local, message_buffer=2**62)
     with pytest.raises(TypeError):
         cd.Client(worker_url="http://127.0.0.1:1", retry_count="3")  # type: ignore[arg-type]
 

@@ -57,6 +57,8 @@ pub enum Failure {
     Py(PyErr),
     /// A core error.
     Core(Error),
+    /// A panic in the native code, with its message: an `InternalError`.
+    Internal(String),
 }
 
 impl From<PyErr> for Failure {
@@ -77,8 +79,18 @@ impl Failure {
         match self {
             Failure::Py(e) => e,
             Failure::Core(e) => core_err(py, &e),
+            Failure::Internal(message) => build(py, "internal_error", message, None, None, None),
         }
     }
+}
+
+/// An `InternalError` for a panic in the native code (attaches briefly).
+pub fn internal(message: impl Into<String>) -> PyErr {
+    let message = message.into();
+    crate::runtime::attach_from_rust(|py| {
+        build(py, "internal_error", message.clone(), None, None, None)
+    })
+    .unwrap_or_else(|| PyRuntimeError::new_err(message))
 }
 
 /// A `ConnectionClosedError` with this message.

@@ -11,6 +11,7 @@
 //! socket, refuses further attaches, and waits for the ones in flight.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, RecvTimeoutError};
@@ -18,6 +19,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use cloudflare_durable::WebSocket;
+use futures_util::FutureExt;
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
 use tokio::runtime::Runtime;
@@ -217,7 +219,7 @@ where
     let runtime = get_py()?;
     let (tx, rx) = sync_channel(1);
     let task = runtime.spawn(async move {
-        let _ = tx.send(future.await);
+        let _ = tx.send(unwinding(future).await);
     });
     let sliced = crate::process::may_run_signal_handlers();
     let mut rx = rx;
@@ -233,7 +235,8 @@ where
         });
         rx = back;
         match received {
-            Ok(value) => return Ok(value),
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(panic)) => return Err(errors::internal(panic)),
             Err(RecvTimeoutError::Timeout) => {
                 if let Err(interrupt) = py.check_signals() {
                     task.abort();
@@ -269,16 +272,16 @@ where
     let sliced = crate::process::may_run_signal_handlers();
     py.detach(move || {
         runtime.block_on(async move {
-            let mut future = std::pin::pin!(future);
+            let mut future = std::pin::pin!(unwinding(future));
             if !sliced {
                 let value = future.await;
                 park_if_finalizing();
-                return Ok(value);
+                return value.map_err(errors::internal);
             }
             loop {
                 if let Ok(value) = tokio::time::timeout(SIGNAL_SLICE, &mut future).await {
                     park_if_finalizing();
-                    return Ok(value);
+                    return value.map_err(errors::internal);
                 }
                 park_if_finalizing();
                 if let Some(Err(interrupt)) = Python::try_attach(|py| py.check_signals()) {
@@ -287,6 +290,22 @@ where
             }
         })
     })
+}
+
+/// Runs `future`, turning a panic inside it into its message, so that a
+/// bug surfaces as an `InternalError` instead of a caller left waiting.
+async fn unwinding<T>(future: impl Future<Output = T>) -> Result<T, String> {
+    AssertUnwindSafe(future)
+        .catch_unwind()
+        .await
+        .map_err(|panic| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("a panic in the native code");
+            format!("the operation failed: {message}")
+        })
 }
 
 /// A thread other than the exit hook's, waiting while the interpreter
@@ -328,11 +347,12 @@ where
     let runtime = get_py()?;
     let (future, completer) = crate::completions::new_future(py)?;
     let task = runtime.spawn(async move {
-        let result = fut.await;
+        let result = unwinding(fut).await;
         completer.complete(Box::new(move |py| {
             let converted = match result {
-                Ok(v) => v.into_py_any(py).map_err(Failure::Py),
-                Err(e) => Err(e.into()),
+                Ok(Ok(v)) => v.into_py_any(py).map_err(Failure::Py),
+                Ok(Err(e)) => Err(e.into()),
+                Err(panic) => Err(Failure::Internal(panic)),
             };
             match converted {
                 Ok(value) => (true, value),

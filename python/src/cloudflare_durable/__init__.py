@@ -22,6 +22,7 @@ from ._errors import (
     DurableTimeoutError,
     HTTPStatusError,
     InvalidInputError,
+    InternalError,
     InvalidResponseError,
     NetworkError,
     NotFoundError,
@@ -94,4 +95,5 @@ __all__ = [
     "ConnectionClosedError",
     "QueueFullError",
     "ConflictError",
+    "InternalError",
 ]

@@ -19,6 +19,7 @@ __all__ = [
     "ConnectionClosedError",
     "QueueFullError",
     "ConflictError",
+    "InternalError",
 ]
 
 
@@ -133,6 +134,14 @@ class ConflictError(CloudflareDurableError):
     kind = "conflict"
 
 
+class InternalError(CloudflareDurableError):
+    """A fault inside the package's native code (a bug; please report it).
+    The operation may or may not have taken effect. Elixir reports the same
+    case as ``:internal_error``."""
+
+    kind = "internal_error"
+
+
 _BY_KIND: Dict[str, Type[CloudflareDurableError]] = {
     cls.kind: cls
     for cls in (
@@ -148,6 +157,7 @@ _BY_KIND: Dict[str, Type[CloudflareDurableError]] = {
         ConnectionClosedError,
         QueueFullError,
         ConflictError,
+        InternalError,
     )
 }
 
