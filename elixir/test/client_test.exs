@@ -68,6 +68,17 @@ defmodule CloudflareDurable.ClientTest do
                errors: :detailed
              )
 
+    # A Retry-After too large for any duration saturates instead of failing.
+    assert {:error, %Error{reason: :rate_limited, retry_after: huge}} =
+             Client.call_method(
+               id,
+               "test_fail",
+               %{status: 429, retry_after: 1.0e300},
+               errors: :detailed
+             )
+
+    assert huge > 1.0e18
+
     assert {:error, :http_error} = Client.call_method(id, "test_fail", %{status: 418})
     assert %Error{status: 418} = Error.last()
 
@@ -151,6 +162,10 @@ defmodule CloudflareDurable.ClientTest do
     assert {:error, :invalid_config} = Client.get_state("x", timeout: -1)
     assert {:error, :invalid_config} = Client.get_state("x", pool_size: "ten")
     assert Error.last().message =~ "pool_size"
+    assert {:error, :invalid_config} = Client.get_state("x", max_concurrent_requests: 2 ** 62)
+    assert Error.last().message =~ "max_concurrent_requests must be at most 16777216"
+    assert {:error, :invalid_config} = Client.open_websocket("x", heartbeat_interval: 10 ** 15)
+    assert Error.last().message =~ "heartbeat_interval must be at most 365 days"
     assert {:ok, _} = Client.get_state(unique("ok"), pool_size: 2)
   end
 

@@ -2,31 +2,49 @@
 //! that atom-keyed maps work, integers beyond 64 bits and improper lists are
 //! refused with the offending path, and nothing can panic on odd input.
 
+use std::fmt::Write;
+
 use cloudflare_durable::serde_json::{Map, Number, Value};
 use rustler::types::map::MapIterator;
 use rustler::{Binary, Encoder, Env, Term, TermType};
 
+use crate::scheduler_budget::{self, OverBudget};
+
 /// Deepest nesting accepted, so a pathological term cannot exhaust the stack.
 const MAX_DEPTH: usize = 512;
 
-/// Why a term is not JSON: a human message naming the path (`params.a[2]`).
+/// Why a term was not converted.
 #[derive(Debug)]
-pub struct NotJson(pub String);
+pub enum NotJson {
+    /// It is not JSON: a human message naming the path (`params.a[2]`).
+    Invalid(String),
+    /// The NIF's budget on a normal scheduler ran out (see
+    /// `scheduler_budget`): convert it again on a dirty scheduler.
+    OverBudget,
+}
 
-/// Converts a term to JSON. `root` names the value in messages (`params`).
+impl From<OverBudget> for NotJson {
+    fn from(_: OverBudget) -> Self {
+        NotJson::OverBudget
+    }
+}
+
+/// Converts a term to JSON, spending the running NIF's budget. `root` names
+/// the value in messages (`params`).
 pub fn term_to_json(term: Term, root: &str) -> Result<Value, NotJson> {
     let mut path = root.to_owned();
     walk(term, &mut path, 0)
 }
 
 fn fail(path: &str, what: impl std::fmt::Display) -> NotJson {
-    NotJson(format!("{path}: {what}"))
+    NotJson::Invalid(format!("{path}: {what}"))
 }
 
 fn walk(term: Term, path: &mut String, depth: usize) -> Result<Value, NotJson> {
     if depth > MAX_DEPTH {
         return Err(fail(path, format!("nested deeper than {MAX_DEPTH} levels")));
     }
+    scheduler_budget::spend(1)?;
     match term.get_type() {
         TermType::Atom => {
             let name = term
@@ -70,6 +88,7 @@ fn utf8(term: Term, path: &str) -> Result<String, NotJson> {
     let binary: Binary = term
         .decode()
         .map_err(|_| fail(path, "a bitstring cannot be encoded as JSON"))?;
+    scheduler_budget::spend_text(binary.len())?;
     std::str::from_utf8(binary.as_slice())
         .map(str::to_owned)
         .map_err(|_| fail(path, "binary is not valid UTF-8"))
@@ -86,7 +105,8 @@ fn list(term: Term, path: &mut String, depth: usize) -> Result<Value, NotJson> {
             return Err(fail(path, "improper list cannot be encoded as JSON"));
         };
         let len = path.len();
-        path.push_str(&format!("[{}]", items.len()));
+        // Into the path's own buffer: no allocation per element.
+        let _ = write!(path, "[{}]", items.len());
         let item = walk(head, path, depth + 1);
         path.truncate(len);
         items.push(item?);

@@ -10,6 +10,7 @@
 
 mod convert;
 mod errors;
+mod scheduler_budget;
 mod surface;
 
 use std::future::Future;
@@ -276,7 +277,10 @@ pub(crate) fn optional_text(
 }
 
 pub(crate) fn json(term: Term, field: InputField, root: &str) -> Result<Value, Failure> {
-    convert::term_to_json(term, root).map_err(|e| Failure::invalid(field, e.0))
+    convert::term_to_json(term, root).map_err(|e| match e {
+        convert::NotJson::Invalid(message) => Failure::invalid(field, message),
+        convert::NotJson::OverBudget => Failure::over_budget(),
+    })
 }
 
 pub(crate) fn deadline(term: Term) -> Result<Option<Duration>, Failure> {
@@ -300,6 +304,29 @@ pub(crate) fn checked<'a>(
     body: impl FnOnce() -> Result<Term<'a>, Failure>,
 ) -> Term<'a> {
     body().unwrap_or_else(|failure| failure.error_tuple(env))
+}
+
+/// Like [`checked`], for a NIF that converts a payload: on a normal
+/// scheduler the conversion has a budget, and a payload too large for it
+/// sends the NIF `name`, with the same `args` (every argument but the
+/// environment), to a dirty CPU scheduler before anything is spawned.
+pub(crate) fn checked_payload<'a>(
+    env: Env<'a>,
+    name: &'static str,
+    args: &[Term<'a>],
+    body: impl FnOnce() -> Result<Term<'a>, Failure>,
+) -> scheduler_budget::Outcome<'a> {
+    scheduler_budget::start();
+    match body() {
+        Ok(term) => scheduler_budget::Outcome::Done(term),
+        Err(failure) if failure.is_over_budget() => scheduler_budget::Outcome::Dirty {
+            name,
+            args: args.to_vec(),
+            fallback: Failure::internal("this NIF could not move to a dirty scheduler")
+                .error_tuple(env),
+        },
+        Err(failure) => scheduler_budget::Outcome::Done(failure.error_tuple(env)),
+    }
 }
 
 // ---------------------------------------------------------------- clients
@@ -499,8 +526,9 @@ fn initialize<'a>(
     object: Term<'a>,
     state: Term<'a>,
     timeout: Term<'a>,
-) -> Term<'a> {
-    checked(env, || {
+) -> scheduler_budget::Outcome<'a> {
+    let args = [client.encode(env), object, state, timeout];
+    checked_payload(env, "initialize", &args, || {
         let object = object_ref(object)?;
         let state = json(state, InputField::Value, "data")?;
         spawn_op(env, &client, timeout, |client| async move {
@@ -519,8 +547,16 @@ fn call_method<'a>(
     params: Term<'a>,
     timeout: Term<'a>,
     idempotency_key: Term<'a>,
-) -> Term<'a> {
-    checked(env, || {
+) -> scheduler_budget::Outcome<'a> {
+    let args = [
+        client.encode(env),
+        object,
+        method,
+        params,
+        timeout,
+        idempotency_key,
+    ];
+    checked_payload(env, "call_method", &args, || {
         let object = object_ref(object)?;
         let method = text(method, InputField::MethodName, "method name")?;
         let params = json(params, InputField::Params, "params")?;
@@ -588,8 +624,9 @@ fn update_state<'a>(
     key: Term<'a>,
     value: Term<'a>,
     timeout: Term<'a>,
-) -> Term<'a> {
-    checked(env, || {
+) -> scheduler_budget::Outcome<'a> {
+    let args = [client.encode(env), object, key, value, timeout];
+    checked_payload(env, "update_state", &args, || {
         let object = object_ref(object)?;
         let key = text(key, InputField::Key, "key")?;
         let value = json(value, InputField::Value, "value")?;
@@ -690,10 +727,16 @@ fn ws_ack(socket: ResourceArc<SocketRes>) -> Atom {
 
 /// Sends a message (a term, or a binary holding JSON text); replies `:ok`.
 #[rustler::nif]
-fn ws_send<'a>(env: Env<'a>, socket: ResourceArc<SocketRes>, message: Term<'a>) -> Term<'a> {
-    checked(env, || {
+fn ws_send<'a>(
+    env: Env<'a>,
+    socket: ResourceArc<SocketRes>,
+    message: Term<'a>,
+) -> scheduler_budget::Outcome<'a> {
+    let args = [socket.encode(env), message];
+    checked_payload(env, "ws_send", &args, || {
         let value = if message.is_binary() {
             let raw = text(message, InputField::Value, "message")?;
+            scheduler_budget::spend_text(raw.len()).map_err(|_| Failure::over_budget())?;
             cloudflare_durable::serde_json::from_str::<Value>(&raw).map_err(|e| {
                 Failure::invalid(
                     InputField::Value,
@@ -719,8 +762,9 @@ fn ws_call<'a>(
     method: Term<'a>,
     params: Term<'a>,
     timeout: Term<'a>,
-) -> Term<'a> {
-    checked(env, || {
+) -> scheduler_budget::Outcome<'a> {
+    let args = [socket.encode(env), method, params, timeout];
+    checked_payload(env, "ws_call", &args, || {
         let method = text(method, InputField::MethodName, "method name")?;
         let params = json(params, InputField::Params, "params")?;
         let limit = deadline(timeout)?;
@@ -781,9 +825,10 @@ fn json_decode<'a>(env: Env<'a>, text: rustler::Binary<'a>) -> NifResult<Term<'a
 /// Encodes a term as JSON text with the same rules as every request body.
 #[rustler::nif(schedule = "DirtyCpu")]
 fn json_encode<'a>(env: Env<'a>, term: Term<'a>) -> Term<'a> {
-    match convert::term_to_json(term, "term") {
+    scheduler_budget::start(); // a dirty scheduler: no limit
+    match json(term, InputField::Params, "term") {
         Ok(value) => (atoms::ok(), value.to_string()).encode(env),
-        Err(e) => Failure::invalid(InputField::Params, e.0).error_tuple(env),
+        Err(failure) => failure.error_tuple(env),
     }
 }
 

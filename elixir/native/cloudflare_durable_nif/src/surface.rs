@@ -6,10 +6,11 @@
 use cloudflare_durable::serde_json::{json, Map, Value};
 use cloudflare_durable::{BatchCall, Condition, InputField, ListOptions, TxOp};
 use rustler::types::tuple::get_tuple;
-use rustler::{Env, ResourceArc, Term};
+use rustler::{Encoder, Env, ResourceArc, Term};
 
 use crate::errors::Failure;
-use crate::{checked, json, object_ref, optional_text, spawn_op, text};
+use crate::scheduler_budget::{self, Outcome};
+use crate::{checked, checked_payload, json, object_ref, optional_text, spawn_op, text};
 use crate::{ClientRes, Reply};
 
 /// A list, each element converted by `item` (given its index); `message`
@@ -20,14 +21,19 @@ fn list_of<'a, T>(
     message: &str,
     item: impl Fn(Term<'a>, usize) -> Result<T, Failure>,
 ) -> Result<Vec<T>, Failure> {
-    let items: Vec<Term> = term
-        .decode()
-        .map_err(|_| Failure::invalid(field, message))?;
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| item(t, i))
-        .collect()
+    // Cell by cell, each spending the NIF's budget: a long list moves the
+    // NIF to a dirty scheduler instead of being walked here in one go.
+    let mut items = Vec::new();
+    let mut rest = term;
+    while !rest.is_empty_list() {
+        let (head, tail) = rest
+            .list_get_cell()
+            .map_err(|_| Failure::invalid(field, message))?;
+        scheduler_budget::spend(1).map_err(|_| Failure::over_budget())?;
+        items.push(item(head, items.len())?);
+        rest = tail;
+    }
+    Ok(items)
 }
 
 /// A list of keys (binaries).
@@ -72,8 +78,9 @@ fn get_many<'a>(
     object: Term<'a>,
     key_list: Term<'a>,
     timeout: Term<'a>,
-) -> Term<'a> {
-    checked(env, || {
+) -> Outcome<'a> {
+    let args = [client.encode(env), object, key_list, timeout];
+    checked_payload(env, "get_many", &args, || {
         let object = object_ref(object)?;
         let keys = keys(key_list)?;
         spawn_op(env, &client, timeout, |client| async move {
@@ -90,8 +97,9 @@ fn put_many<'a>(
     object: Term<'a>,
     entries: Term<'a>,
     timeout: Term<'a>,
-) -> Term<'a> {
-    checked(env, || {
+) -> Outcome<'a> {
+    let args = [client.encode(env), object, entries, timeout];
+    checked_payload(env, "put_many", &args, || {
         let object = object_ref(object)?;
         let entries = match json(entries, InputField::Value, "entries")? {
             Value::Object(map) => map,
@@ -111,8 +119,9 @@ fn delete_many<'a>(
     object: Term<'a>,
     key_list: Term<'a>,
     timeout: Term<'a>,
-) -> Term<'a> {
-    checked(env, || {
+) -> Outcome<'a> {
+    let args = [client.encode(env), object, key_list, timeout];
+    checked_payload(env, "delete_many", &args, || {
         let object = object_ref(object)?;
         let keys = keys(key_list)?;
         spawn_op(env, &client, timeout, |client| async move {
@@ -226,8 +235,9 @@ fn transaction<'a>(
     object: Term<'a>,
     ops: Term<'a>,
     timeout: Term<'a>,
-) -> Term<'a> {
-    checked(env, || {
+) -> Outcome<'a> {
+    let args = [client.encode(env), object, ops, timeout];
+    checked_payload(env, "transaction", &args, || {
         let object = object_ref(object)?;
         let ops = list_of(
             ops,
@@ -253,8 +263,9 @@ fn update_state_if<'a>(
     value: Term<'a>,
     condition: Term<'a>,
     timeout: Term<'a>,
-) -> Term<'a> {
-    checked(env, || {
+) -> Outcome<'a> {
+    let args = [client.encode(env), object, key, value, condition, timeout];
+    checked_payload(env, "update_state_if", &args, || {
         let object = object_ref(object)?;
         let key = text(key, InputField::Key, "key")?;
         let value = json(value, InputField::Value, "value")?;
@@ -344,8 +355,9 @@ fn sql<'a>(
     query: Term<'a>,
     params: Term<'a>,
     timeout: Term<'a>,
-) -> Term<'a> {
-    checked(env, || {
+) -> Outcome<'a> {
+    let args = [client.encode(env), object, query, params, timeout];
+    checked_payload(env, "sql", &args, || {
         let object = object_ref(object)?;
         let query = text(query, InputField::Params, "query")?;
         let params = match json(params, InputField::Params, "params")? {
@@ -402,8 +414,9 @@ fn batch<'a>(
     object: Term<'a>,
     calls: Term<'a>,
     timeout: Term<'a>,
-) -> Term<'a> {
-    checked(env, || {
+) -> Outcome<'a> {
+    let args = [client.encode(env), object, calls, timeout];
+    checked_payload(env, "batch", &args, || {
         let object = object_ref(object)?;
         let calls = list_of(
             calls,
