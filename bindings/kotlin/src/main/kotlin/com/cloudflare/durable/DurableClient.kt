@@ -524,6 +524,11 @@ val DurableObjectException.statusCode: Int?
         else -> null
     }
 
-/** How long the worker asked to wait, for [DurableObjectException.RateLimited]. */
+/**
+ * How long the worker asked to wait, for [DurableObjectException.RateLimited];
+ * [Duration.INFINITE] when that is longer than a `Long` of milliseconds holds.
+ */
 val DurableObjectException.RateLimited.retryAfter: Duration?
-    get() = retryAfterMs?.let { with(Duration) { it.toLong().milliseconds } }
+    get() = retryAfterMs?.let {
+        if (it > Long.MAX_VALUE.toULong()) Duration.INFINITE else with(Duration) { it.toLong().milliseconds }
+    }

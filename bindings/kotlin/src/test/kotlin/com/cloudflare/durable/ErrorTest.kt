@@ -1,5 +1,6 @@
 package com.cloudflare.durable
 
+import kotlin.time.Duration
 import kotlin.time.Duration.Companion.seconds
 import kotlinx.coroutines.runBlocking
 import kotlinx.serialization.json.JsonPrimitive
@@ -15,7 +16,7 @@ import org.junit.jupiter.api.extension.ExtendWith
 /** The error kinds, as one sealed exception family. */
 @ExtendWith(SharedWorker::class)
 class ErrorTest {
-    private fun fail(status: Int, message: String, retryAfter: Int? = null) = buildJsonObject {
+    private fun fail(status: Int, message: String, retryAfter: Double? = null) = buildJsonObject {
         put("status", status)
         put("message", message)
         if (retryAfter != null) put("retry_after", retryAfter)
@@ -76,11 +77,16 @@ class ErrorTest {
         worker.client().use { client ->
             // 120 s is beyond what the core waits out by itself, so it is reported at once.
             val e = assertThrows<DurableObjectException.RateLimited> {
-                runBlocking { client.callMethod("kt-err-$runId", "test_fail", fail(429, "slow down", retryAfter = 120)) }
+                runBlocking { client.callMethod("kt-err-$runId", "test_fail", fail(429, "slow down", retryAfter = 120.0)) }
             }
             assertEquals(120.seconds, e.retryAfter)
             assertEquals(429, e.statusCode)
             assertEquals("rate_limited", e.kindName)
+            // A Retry-After too large for any duration saturates instead of failing.
+            val huge = assertThrows<DurableObjectException.RateLimited> {
+                runBlocking { client.callMethod("kt-err-$runId", "test_fail", fail(429, "later", retryAfter = 1e300)) }
+            }
+            assertEquals(Duration.INFINITE, huge.retryAfter)
         }
     }
 
@@ -132,6 +138,14 @@ class ErrorTest {
         assertThrows<DurableObjectException.InvalidInput> {
             DurableClient(ClientOptions(workerUrl = "http://127.0.0.1:1", timeoutMs = 0u))
         }
+        val tooMany = assertThrows<DurableObjectException.InvalidInput> {
+            DurableClient(ClientOptions(workerUrl = "http://127.0.0.1:1", maxConcurrentRequests = UInt.MAX_VALUE))
+        }
+        assertTrue("max_concurrent_requests must be at most" in tooMany.message.orEmpty(), tooMany.message)
+        val tooLong = assertThrows<DurableObjectException.InvalidInput> {
+            DurableClient(ClientOptions(workerUrl = "http://127.0.0.1:1", heartbeatIntervalMs = ULong.MAX_VALUE))
+        }
+        assertTrue("heartbeat_interval must be at most 365 days" in tooLong.message.orEmpty(), tooLong.message)
     }
 
     @Test
