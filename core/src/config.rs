@@ -304,31 +304,26 @@ impl ConfigBuilder {
                 );
             }
         }
-        for (name, value) in [
-            ("timeout", self.timeout),
-            ("websocket_reconnect_delay", self.websocket_reconnect_delay),
+        // (name, value, whether zero is allowed)
+        for (name, value, zero_allowed) in [
+            ("timeout", self.timeout, false),
+            ("retry_delay", self.retry_delay, true),
+            (
+                "websocket_reconnect_delay",
+                self.websocket_reconnect_delay,
+                false,
+            ),
             (
                 "websocket_max_reconnect_delay",
                 self.websocket_max_reconnect_delay,
+                false,
             ),
-            ("heartbeat_interval", self.heartbeat_interval),
-            ("heartbeat_timeout", self.heartbeat_timeout),
+            ("heartbeat_interval", self.heartbeat_interval, false),
+            ("heartbeat_timeout", self.heartbeat_timeout, false),
         ] {
-            if value.is_zero() {
+            if value.is_zero() && !zero_allowed {
                 return bad(format!("{name} must be greater than zero"));
             }
-        }
-        for (name, value) in [
-            ("timeout", self.timeout),
-            ("retry_delay", self.retry_delay),
-            ("websocket_reconnect_delay", self.websocket_reconnect_delay),
-            (
-                "websocket_max_reconnect_delay",
-                self.websocket_max_reconnect_delay,
-            ),
-            ("heartbeat_interval", self.heartbeat_interval),
-            ("heartbeat_timeout", self.heartbeat_timeout),
-        ] {
             if value > MAX_CONFIG_DURATION {
                 return bad(format!("{name} must be at most 365 days"));
             }
