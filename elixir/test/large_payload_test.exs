@@ -15,6 +15,7 @@ defmodule CloudflareDurable.LargePayloadTest do
   @items Enum.to_list(1..120_000)
   # About 6.9 MB of JSON: converted (on a dirty scheduler), then refused.
   @too_many Enum.to_list(1..1_000_000)
+  @pad String.duplicate("x", 400_000)
 
   # Runs `fun` while the VM reports every process that runs @bound_ms or
   # longer without being scheduled out; returns its result and the longest
@@ -51,6 +52,9 @@ defmodule CloudflareDurable.LargePayloadTest do
       Client.call_method(id, "echo", %{"items" => @items}),
       Client.call_method(id, "echo", %{"items" => @too_many}),
       Connection.call(socket, "echo", %{"items" => @items}, timeout: 30_000),
+      # JSON text, ~400 KB: budgeted by its bytes (the worker answers the
+      # unknown type with an error frame; the send itself succeeds).
+      Connection.send_message(socket, ~s({"type":"filler","pad":"#{@pad}"})),
       Client.batch(
         id,
         Enum.map(1..64, fn _ -> {"echo", %{"items" => Enum.take(@items, 1_000)}} end)
@@ -67,12 +71,13 @@ defmodule CloudflareDurable.LargePayloadTest do
 
     longest =
       Enum.reduce_while(1..@rounds, [], fn _, runs ->
-        {{echoed, refused, called, batched}, longest} =
+        {{echoed, refused, called, sent, batched}, longest} =
           with_long_runs(fn -> round_trip(id, socket) end)
 
         assert {:ok, %{"items" => @items}} = echoed
         assert {:error, :invalid_params} = refused
         assert {:ok, %{"items" => @items}} = called
+        assert :ok = sent
         assert {:ok, results} = batched
         assert length(results) == 64
         assert Enum.all?(results, &match?({:ok, %{"items" => [1, 2 | _]}}, &1))

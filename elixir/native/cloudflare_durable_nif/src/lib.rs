@@ -735,8 +735,10 @@ fn ws_send<'a>(
     let args = [socket.encode(env), message];
     checked_payload(env, "ws_send", &args, || {
         let value = if message.is_binary() {
+            // Budgeted before the text is even copied.
+            let bytes = message.decode::<rustler::Binary>().map_or(0, |b| b.len());
+            scheduler_budget::spend_text(bytes).map_err(|_| Failure::over_budget())?;
             let raw = text(message, InputField::Value, "message")?;
-            scheduler_budget::spend_text(raw.len()).map_err(|_| Failure::over_budget())?;
             cloudflare_durable::serde_json::from_str::<Value>(&raw).map_err(|e| {
                 Failure::invalid(
                     InputField::Value,
