@@ -29,6 +29,12 @@ rustler::atoms! {
 /// The kind of [`Failure::over_budget`].
 const OVER_BUDGET: &str = "over_budget";
 
+impl From<crate::scheduler_budget::OverBudget> for Failure {
+    fn from(_: crate::scheduler_budget::OverBudget) -> Self {
+        Failure::over_budget()
+    }
+}
+
 /// An error ready to become a term; also built for failures found in the NIF
 /// itself (bad terms) and for panics.
 #[derive(Debug, Clone)]
@@ -56,18 +62,15 @@ impl Failure {
     /// (`scheduler_budget`): a payload NIF then runs again on a dirty
     /// scheduler; no other NIF converts payloads, so none reports it.
     pub fn over_budget() -> Self {
-        Failure::internal("arguments too large to convert on a normal scheduler")
-            .with_kind(OVER_BUDGET)
+        Failure {
+            kind: OVER_BUDGET,
+            ..Failure::internal("arguments too large to convert on a normal scheduler")
+        }
     }
 
     /// Whether this is [`Failure::over_budget`].
     pub fn is_over_budget(&self) -> bool {
         self.kind == OVER_BUDGET
-    }
-
-    fn with_kind(mut self, kind: &'static str) -> Self {
-        self.kind = kind;
-        self
     }
 
     /// A bug caught at the boundary (a panic in a task).

@@ -737,7 +737,7 @@ fn ws_send<'a>(
         let value = if message.is_binary() {
             // Budgeted before the text is even copied.
             let bytes = message.decode::<rustler::Binary>().map_or(0, |b| b.len());
-            scheduler_budget::spend_text(bytes).map_err(|_| Failure::over_budget())?;
+            scheduler_budget::spend_text(bytes)?;
             let raw = text(message, InputField::Value, "message")?;
             cloudflare_durable::serde_json::from_str::<Value>(&raw).map_err(|e| {
                 Failure::invalid(

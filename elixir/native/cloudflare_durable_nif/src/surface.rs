@@ -29,7 +29,7 @@ fn list_of<'a, T>(
         let (head, tail) = rest
             .list_get_cell()
             .map_err(|_| Failure::invalid(field, message))?;
-        scheduler_budget::spend(1).map_err(|_| Failure::over_budget())?;
+        scheduler_budget::spend(1)?;
         items.push(item(head, items.len())?);
         rest = tail;
     }
