@@ -37,6 +37,7 @@ mod idempotency;
 mod management;
 mod namespaces;
 mod object_ref;
+mod panic_message;
 mod protocol;
 mod runtime_threads;
 mod secret;
@@ -61,6 +62,7 @@ pub use events::{Event, EventHook};
 pub use idempotency::MAX_IDEMPOTENCY_KEY_BYTES;
 pub use management::{NamespaceInfo, NamespacePage, ObjectInfo, ObjectPage};
 pub use object_ref::{Address, ObjectRef};
+pub use panic_message::panic_message;
 pub use runtime_threads::{
     runtime_threads, DEFAULT_RUNTIME_THREADS, MAX_RUNTIME_THREADS, RUNTIME_THREADS_ENV,
 };

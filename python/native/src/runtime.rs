@@ -299,11 +299,7 @@ async fn unwinding<T>(future: impl Future<Output = T>) -> Result<T, String> {
         .catch_unwind()
         .await
         .map_err(|panic| {
-            let message = panic
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("a panic in the native code");
+            let message = cloudflare_durable::panic_message(panic.as_ref());
             format!("the operation failed: {message}")
         })
 }

@@ -176,21 +176,12 @@ where
             Ok(outcome) => outcome,
             Err(panic) => Err(Failure::internal(format!(
                 "the operation failed: {}",
-                panic_message(panic.as_ref())
+                cloudflare_durable::panic_message(panic.as_ref())
             ))),
         };
         let _ = owned.send_and_clear(&pid, |env| (saved.load(env), encode_outcome(env, outcome)));
     });
     reference.encode(env)
-}
-
-/// The message a panic carried, if it was a string.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("a panic in the native code")
 }
 
 /// The tail of every client NIF: checks `timeout` (after the other
