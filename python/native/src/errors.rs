@@ -84,22 +84,21 @@ impl Failure {
     }
 }
 
+/// The exception of `kind` with `message` (and `field`), attaching briefly;
+/// a plain `RuntimeError` once the interpreter is shutting down.
+fn attached(kind: &str, message: String, field: Option<&str>) -> PyErr {
+    crate::runtime::attach_from_rust(|py| build(py, kind, message.clone(), None, None, field))
+        .unwrap_or_else(|| PyRuntimeError::new_err(message))
+}
+
 /// An `InternalError` for a panic in the native code (attaches briefly).
 pub fn internal(message: impl Into<String>) -> PyErr {
-    let message = message.into();
-    crate::runtime::attach_from_rust(|py| {
-        build(py, "internal_error", message.clone(), None, None, None)
-    })
-    .unwrap_or_else(|| PyRuntimeError::new_err(message))
+    attached("internal_error", message.into(), None)
 }
 
 /// A `ConnectionClosedError` with this message.
 pub fn closed(message: impl Into<String>) -> PyErr {
-    let message = message.into();
-    crate::runtime::attach_from_rust(|py| {
-        build(py, "connection_closed", message.clone(), None, None, None)
-    })
-    .unwrap_or_else(|| PyRuntimeError::new_err(message))
+    attached("connection_closed", message.into(), None)
 }
 
 /// An `InvalidInputError` about the configuration.
@@ -120,16 +119,5 @@ pub fn invalid_config(message: impl Into<String>) -> PyErr {
 
 /// An `InvalidInputError` about `field` (e.g. `object_name`).
 pub fn invalid(field: &'static str, message: impl Into<String>) -> PyErr {
-    let message = message.into();
-    crate::runtime::attach_from_rust(|py| {
-        build(
-            py,
-            "invalid_input",
-            message.clone(),
-            None,
-            None,
-            Some(field),
-        )
-    })
-    .unwrap_or_else(|| PyRuntimeError::new_err(message))
+    attached("invalid_input", message.into(), Some(field))
 }
