@@ -5,15 +5,17 @@ so the package is parsed instead (tree-sitter-swift), in two checks:
 
 1. Syntax: every `.swift` file of the package parses with no error or
    missing node.
-2. Call labels: every call in the hand-written layer and its tests whose
-   name the package itself declares (a function, an initializer of one of
-   its types, an enum case) passes argument labels that one of those
-   declarations accepts, in order, defaulted parameters left out. Calls of
-   names the package does not declare (the standard library, Foundation)
-   are not checked.
+2. Calls: every call in the hand-written layer and its tests whose name
+   the package itself declares (a function, an initializer of one of its
+   types, an enum case) passes argument labels that one of those
+   declarations accepts, in order, defaulted parameters left out; and when
+   every declaration that accepts them is `async` (or `throws`), the call
+   sits under an `await` (or a `try`) in its own closure or function.
+   Calls of names the package does not declare (the standard library,
+   Foundation) are not checked.
 
-Neither is a type check: types, optionals, `try`/`await` and overloads by
-type are left to `swiftc`. `--self-test` first shows that each check fails
+Neither is a type check: types, optionals and overloads by type are left
+to `swiftc`. `--self-test` first shows that each check fails
 on a broken snippet.
 
 Usage: python check_swift.py [--self-test] [DIR]  (DIR: the package, by default
@@ -57,11 +59,13 @@ EXTERNAL: dict[str, list[list[str | None]]] = {
 @dataclass
 class Signature:
     """The parameter labels of one declaration (None: unlabeled), which of
-    them have defaults, and where it is."""
+    them have defaults, where it is, and whether it is `async` or `throws`."""
 
     labels: list[str | None]
     defaults: list[bool]
     where: str
+    is_async: bool = False
+    throws: bool = False
 
     def accepts(self, call: Sequence[str | None], trailing_closures: int) -> bool:
         """Whether a call with these labels (and trailing closures) fits."""
@@ -246,6 +250,13 @@ def external_declarations() -> Declarations:
     return declarations
 
 
+def effects(node: tree_sitter.Node) -> tuple[bool, bool]:
+    """Whether a function or initializer is `async`, and whether it `throws`
+    (`rethrows` depends on its closure: not counted)."""
+    tokens = {child.type for child in node.children}
+    return "async" in tokens, "throws" in tokens
+
+
 def collect_declarations(path: str, tree: tree_sitter.Tree, into: Declarations) -> None:
     """Adds what one file declares."""
     for node in walk_all(tree.root_node):
@@ -254,12 +265,12 @@ def collect_declarations(path: str, tree: tree_sitter.Tree, into: Declarations) 
             name = node.child_by_field_name("name")
             if name is not None:
                 labels, defaults = parameters(node)
-                into.add(text(name), Signature(labels, defaults, where))
+                into.add(text(name), Signature(labels, defaults, where, *effects(node)))
         elif node.type == "init_declaration":
             owner = enclosing_type(node)
             if owner is not None:
                 labels, defaults = parameters(node)
-                into.add(owner, Signature(labels, defaults, where))
+                into.add(owner, Signature(labels, defaults, where, *effects(node)))
         elif node.type == "enum_entry":
             for case, signature in enum_case_parameters(node):
                 signature.where = where
@@ -318,10 +329,25 @@ def call_labels(call: tree_sitter.Node) -> tuple[list[str | None], int] | None:
     return labels, closures
 
 
-def label_mismatches(
+# Where a `try` or an `await` stops covering: a closure or a declaration.
+SCOPES = ("lambda_literal", "function_declaration", "init_declaration", "computed_property")
+
+
+def covered_by(call: tree_sitter.Node, marker: str) -> bool:
+    """Whether a `try_expression` or `await_expression` holds `call` in its scope."""
+    parent = call.parent
+    while parent is not None and parent.type not in SCOPES:
+        if parent.type == marker:
+            return True
+        parent = parent.parent
+    return False
+
+
+def call_findings(
     path: str, tree: tree_sitter.Tree, declarations: Declarations
 ) -> tuple[int, list[Finding]]:
-    """Calls of the package's own names whose labels no declaration accepts;
+    """Calls of the package's own names whose labels no declaration accepts,
+    or that lack the `await` or `try` every accepting declaration needs;
     also how many calls were checked."""
     found: list[Finding] = []
     checked = 0
@@ -341,15 +367,19 @@ def label_mismatches(
             continue
         labels, closures = shape
         checked += 1
-        if any(s.accepts(labels, closures) for s in candidates):
+        accepting = [s for s in candidates if s.accepts(labels, closures)]
+        line = node.start_point[0] + 1
+        if accepting:
+            if all(s.is_async for s in accepting) and not covered_by(node, "await_expression"):
+                found.append(Finding(path, line, f"{name} is async: the call needs `await`"))
+            if all(s.throws for s in accepting) and not covered_by(node, "try_expression"):
+                found.append(Finding(path, line, f"{name} throws: the call needs `try`"))
             continue
         called = name + "(" + "".join(f"{label or '_'}:" for label in labels) + ")"
         if closures:
             called += f" + {closures} trailing closure(s)"
         known = "; ".join(f"{s.spelled(name)} at {s.where}" for s in candidates[:4])
-        found.append(
-            Finding(path, node.start_point[0] + 1, f"no declaration takes {called}: {known}")
-        )
+        found.append(Finding(path, line, f"no declaration takes {called}: {known}"))
     return checked, found
 
 
@@ -370,7 +400,7 @@ def check(package: Path) -> int:
     for name, tree in trees.items():
         if GENERATED in Path(name).parts or name == "Package.swift":
             continue  # uniffi's own output calls itself; only our calls are checked
-        count, mismatches = label_mismatches(name, tree, declarations)
+        count, mismatches = call_findings(name, tree, declarations)
         checked += count
         findings += mismatches
     for finding in findings:
@@ -384,15 +414,20 @@ def check(package: Path) -> int:
 
 
 BROKEN_SYNTAX = b"public func f(_ a: Int {\n    return a\n}\n"
-BROKEN_LABELS = b"""
+BROKEN_CALLS = b"""
 public enum Op { case put(key: String, valueJson: String) }
 public struct Entry { public let key: String; public var n: Int = 0 }
 public func call(_ object: String, method: String, params: String = "") {}
-func use() -> Op {
+public func fetch(_ key: String) async throws -> String { key }
+func use() async throws -> Op {
     call("o", method: "m")
     call("o", "m")
     _ = Entry(key: "k")
     _ = Entry(value: "k")
+    _ = try await fetch("k")
+    _ = try fetch("k")
+    _ = await fetch("k")
+    _ = try await [1].map { _ in fetch("k") }
     return .put(key: "k", value: "v")
 }
 """
@@ -402,15 +437,27 @@ def self_test() -> None:
     """Each check must find what is broken in a snippet, and only that."""
     tree = parse(BROKEN_SYNTAX)
     assert syntax_errors("s", tree, BROKEN_SYNTAX), "a missing ')' was not reported"
-    tree = parse(BROKEN_LABELS)
-    assert not syntax_errors("s", tree, BROKEN_LABELS), "the label snippet should parse"
+    tree = parse(BROKEN_CALLS)
+    assert not syntax_errors("s", tree, BROKEN_CALLS), "the calls snippet should parse"
     declarations = Declarations()
     collect_declarations("s", tree, declarations)
-    checked, found = label_mismatches("s", tree, declarations)
-    lines = sorted(f.line for f in found)
-    assert checked == 5, f"expected 5 checked calls, got {checked}"
-    assert lines == [7, 9, 10], f"expected findings on lines 7, 9, 10, got {found}"
-    print("swift: self-test passed (a syntax error and three wrong label sets found)")
+    checked, found = call_findings("s", tree, declarations)
+    got = sorted((f.line, f.text.split(":")[0]) for f in found)
+    expected = [
+        (8, "no declaration takes call(_"),
+        (10, "no declaration takes Entry(value"),
+        (12, "fetch is async"),
+        (13, "fetch throws"),
+        (14, "fetch is async"),
+        (14, "fetch throws"),
+        (15, "no declaration takes put(key"),
+    ]
+    assert checked == 9, f"expected 9 checked calls, got {checked}"
+    assert got == expected, f"expected {expected}, got {got}"
+    print(
+        "swift: self-test passed (a syntax error, three wrong label sets, "
+        "two missing `await` and two missing `try` found)"
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # CI for the Swift package, short of compiling it (no Swift toolchain can be
 # installed here): parses every .swift file with tree-sitter-swift and checks
-# the argument labels of every call of the package's own declarations
-# (check_swift.py, after its self-test). The generated files' freshness is
+# every call of the package's own declarations for its argument labels and
+# the `try`/`await` it needs (check_swift.py, after its self-test). The generated files' freshness is
 # checked by bindings/kotlin/ci.sh (bindings/generate.sh --check all).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
