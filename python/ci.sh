@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Python package CI: fresh virtualenv, `pip install ./python` (maturin build
-# of the native module), mypy --strict, stubtest, then pytest against a local
-# worker started by tests/harness/worker.py. Idempotent; works on a fresh clone.
+# of the native module), the native module's own unit tests, mypy --strict,
+# stubtest, then pytest against a local worker started by
+# tests/harness/worker.py. Idempotent; works on a fresh clone.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 VENV="${CFD_PY_VENV:-$HERE/.venv}"
@@ -21,6 +22,9 @@ PY="$VENV/bin/python"
 
 step "pip install ./python (maturin build)"
 (cd "$HERE/.." && "$PY" -m pip install -q --force-reinstall --no-deps ./python)
+
+step "native unit tests (cargo test, in an embedded interpreter)"
+(cd "$HERE/.." && PYO3_PYTHON="$PY" cargo test -q -p cloudflare_durable_python)
 
 cd "$HERE"
 step "mypy --strict (package and examples)"

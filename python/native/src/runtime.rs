@@ -362,3 +362,100 @@ where
     )?;
     Ok(future)
 }
+
+/// A panic inside a native task, in each way an operation runs, reaches
+/// Python as the package's `InternalError` (no panic is reachable from
+/// input, so these tests make their own). They embed an interpreter.
+#[cfg(test)]
+mod tests {
+    use std::ffi::CString;
+
+    use pyo3::types::PyDict;
+
+    use super::*;
+    use crate::errors::Failure;
+
+    async fn boom() -> u8 {
+        panic!("boom (a test's own panic)")
+    }
+
+    /// Loads the package's `_errors.py` as `cloudflare_durable._errors`,
+    /// where the native module finds the exception classes (without the
+    /// package's `__init__`, which needs the built module). Published only
+    /// once run: the other test may be loading it at the same time.
+    fn internal_error_class(py: Python<'_>) -> Bound<'_, PyAny> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../src/cloudflare_durable/_errors.py"
+        );
+        let code = format!(
+            "import importlib.util, sys, types\n\
+             if 'cloudflare_durable._errors' not in sys.modules:\n\
+             \x20   sys.modules.setdefault('cloudflare_durable', types.ModuleType('cloudflare_durable'))\n\
+             \x20   spec = importlib.util.spec_from_file_location('cloudflare_durable._errors', {path:?})\n\
+             \x20   module = importlib.util.module_from_spec(spec)\n\
+             \x20   spec.loader.exec_module(module)\n\
+             \x20   sys.modules.setdefault('cloudflare_durable._errors', module)\n"
+        );
+        // Its own globals: two tests' runs must not share `module`.
+        let globals = PyDict::new(py);
+        py.run(&CString::new(code).unwrap(), Some(&globals), None)
+            .unwrap();
+        py.import("cloudflare_durable._errors")
+            .unwrap()
+            .getattr("InternalError")
+            .unwrap()
+    }
+
+    #[test]
+    fn a_panic_in_a_blocking_operation_raises_internal_error() {
+        Python::initialize();
+        Python::attach(|py| {
+            let internal = internal_error_class(py);
+            for (how, outcome) in [
+                ("block_on", block_on(py, boom())),
+                ("block_on_here", block_on_here(py, boom())),
+            ] {
+                let error = outcome.expect_err("a panicked operation returned a value");
+                assert!(error.is_instance(py, &internal), "{how}: {error}");
+                assert!(error.to_string().contains("boom"), "{how}: {error}");
+            }
+        });
+    }
+
+    #[pyfunction]
+    fn panicking(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+        future_into_py(py, async { Ok::<_, Failure>(boom().await) })
+    }
+
+    #[test]
+    fn a_panic_in_an_awaited_operation_raises_internal_error() {
+        Python::initialize();
+        Python::attach(|py| {
+            let globals = PyDict::new(py);
+            globals
+                .set_item("InternalError", internal_error_class(py))
+                .unwrap();
+            globals
+                .set_item("panicking", wrap_pyfunction!(panicking, py).unwrap())
+                .unwrap();
+            // Bounded: before the fix the future never resolved.
+            let code = c"import asyncio\n\
+                async def main():\n\
+                \x20   try:\n\
+                \x20       await asyncio.wait_for(panicking(), 10)\n\
+                \x20   except InternalError as e:\n\
+                \x20       return str(e)\n\
+                \x20   return 'no exception'\n\
+                outcome = asyncio.run(main())\n";
+            py.run(code, Some(&globals), None).unwrap();
+            let outcome: String = globals
+                .get_item("outcome")
+                .unwrap()
+                .unwrap()
+                .extract()
+                .unwrap();
+            assert!(outcome.contains("boom"), "{outcome}");
+        });
+    }
+}
