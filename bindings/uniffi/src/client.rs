@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, Weak};
 use cloudflare_durable as cfd;
 use cloudflare_durable::serde_json::Value;
 
+use crate::cancellation::FfiCancellation;
 use crate::events::{ClientEvent, EventQueue};
 use crate::socket::{FfiWebSocket, SocketShared};
 use crate::surface::*;
@@ -331,6 +332,19 @@ impl FfiClient {
     pub async fn next_events(&self, max: u32) -> Vec<ClientEvent> {
         // In place (a channel read), so a cancelled pull loses nothing.
         self.events.next(max.max(1) as usize).await
+    }
+
+    /// `next_events`, but empty at once, having taken nothing, when
+    /// `cancellation` is or gets cancelled: for hosts whose task
+    /// cancellation cannot drop a uniffi future (Swift).
+    pub async fn next_events_cancellable(
+        &self,
+        max: u32,
+        cancellation: Arc<FfiCancellation>,
+    ) -> Vec<ClientEvent> {
+        cancellation
+            .or_empty(self.next_events(max), Vec::new())
+            .await
     }
 
     /// Events dropped because the host pulled too slowly (queue of 1,024).

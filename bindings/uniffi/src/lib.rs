@@ -14,11 +14,14 @@
 //! on async-compat's single thread). Messages
 //! and events reach the host by a pull model ([`FfiWebSocket::next_batch`],
 //! [`FfiClient::next_events`]): no callback ever runs on a Rust thread, and a
-//! slow consumer applies backpressure (the core buffers, then stops reading).
+//! slow consumer applies backpressure (the core buffers, then stops reading);
+//! Swift, whose task cancellation cannot drop a uniffi future, ends a pending
+//! pull with an [`FfiCancellation`].
 //! Panics are caught (by uniffi's scaffolding, or re-raised from a task into
 //! it) and surface as the host's internal-error exception; none crosses the
 //! FFI.
 
+mod cancellation;
 mod client;
 mod events;
 mod socket;
@@ -31,6 +34,7 @@ use std::time::Duration;
 use cloudflare_durable as cfd;
 use cloudflare_durable::serde_json::{self, Value};
 
+pub use cancellation::FfiCancellation;
 pub use client::FfiClient;
 pub use events::ClientEvent;
 pub use socket::{ConnectionStatus, FfiWebSocket};

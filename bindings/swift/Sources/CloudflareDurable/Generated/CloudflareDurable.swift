@@ -584,6 +584,164 @@ fileprivate struct FfiConverterString: FfiConverter {
 
 
 /**
+ * A one-way switch a host flips to end the pulls that were given it.
+ */
+public protocol FfiCancellationProtocol: AnyObject, Sendable {
+    
+    /**
+     * Flips the switch: pulls waiting on it, and any later pull given it,
+     * return empty at once. Idempotent; callable from any thread.
+     */
+    func cancel() 
+    
+    /**
+     * Whether [`FfiCancellation::cancel`] was called.
+     */
+    func isCancelled()  -> Bool
+    
+}
+/**
+ * A one-way switch a host flips to end the pulls that were given it.
+ */
+open class FfiCancellation: FfiCancellationProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_cloudflare_durable_uniffi_fn_clone_fficancellation(self.handle, $0) }
+    }
+    /**
+     * A switch not yet flipped.
+     */
+public convenience init() {
+    let handle =
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_cloudflare_durable_uniffi_fn_constructor_fficancellation_new(uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_cloudflare_durable_uniffi_fn_free_fficancellation(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Flips the switch: pulls waiting on it, and any later pull given it,
+     * return empty at once. Idempotent; callable from any thread.
+     */
+open func cancel()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_cloudflare_durable_uniffi_fn_method_fficancellation_cancel(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Whether [`FfiCancellation::cancel`] was called.
+     */
+open func isCancelled() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_cloudflare_durable_uniffi_fn_method_fficancellation_is_cancelled(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFfiCancellation: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = FfiCancellation
+
+    public static func lift(_ handle: UInt64) throws -> FfiCancellation {
+        return FfiCancellation(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: FfiCancellation) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FfiCancellation {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: FfiCancellation, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFfiCancellation_lift(_ handle: UInt64) throws -> FfiCancellation {
+    return try FfiConverterTypeFfiCancellation.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFfiCancellation_lower(_ value: FfiCancellation) -> UInt64 {
+    return FfiConverterTypeFfiCancellation.lower(value)
+}
+
+
+
+
+
+
+/**
  * The FFI face of `cloudflare_durable::Client`. Hosts wrap it (Kotlin
  * `DurableClient`, Swift `DurableClient`); JSON arguments and results are
  * JSON text, and every operation takes an [`ObjectRef`].
@@ -689,6 +847,13 @@ public protocol FfiClientProtocol: AnyObject, Sendable {
      * One consumer at a time; cancel-safe.
      */
     func nextEvents(max: UInt32) async  -> [ClientEvent]
+    
+    /**
+     * `next_events`, but empty at once, having taken nothing, when
+     * `cancellation` is or gets cancelled: for hosts whose task
+     * cancellation cannot drop a uniffi future (Swift).
+     */
+    func nextEventsCancellable(max: UInt32, cancellation: FfiCancellation) async  -> [ClientEvent]
     
     /**
      * Writes the members of `entries_json` (a JSON object) atomically.
@@ -1167,6 +1332,28 @@ open func nextEvents(max: UInt32)async  -> [ClientEvent]  {
 }
     
     /**
+     * `next_events`, but empty at once, having taken nothing, when
+     * `cancellation` is or gets cancelled: for hosts whose task
+     * cancellation cannot drop a uniffi future (Swift).
+     */
+open func nextEventsCancellable(max: UInt32, cancellation: FfiCancellation)async  -> [ClientEvent]  {
+    return
+        try!  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_cloudflare_durable_uniffi_fn_method_fficlient_next_events_cancellable(
+                        self.uniffiCloneHandle(),FfiConverterUInt32.lower(max),FfiConverterTypeFfiCancellation_lower(cancellation)
+                )
+            },
+            pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceTypeClientEvent.lift,
+            errorHandler: nil
+            
+        )
+}
+    
+    /**
      * Writes the members of `entries_json` (a JSON object) atomically.
      */
 open func putMany(objectRef: ObjectRef, entriesJson: String)async throws   {
@@ -1541,6 +1728,13 @@ public protocol FfiWebSocketProtocol: AnyObject, Sendable {
     func nextBatch(max: UInt32) async throws  -> [String]
     
     /**
+     * `next_batch`, but empty at once, having taken nothing, when
+     * `cancellation` is or gets cancelled: for hosts whose task
+     * cancellation cannot drop a uniffi future (Swift).
+     */
+    func nextBatchCancellable(max: UInt32, cancellation: FfiCancellation) async throws  -> [String]
+    
+    /**
      * The next message as JSON text, `None` once closed, or the error that
      * ended the socket (once). One consumer at a time.
      */
@@ -1683,6 +1877,27 @@ open func nextBatch(max: UInt32)async throws  -> [String]  {
             rustFutureFunc: {
                 uniffi_cloudflare_durable_uniffi_fn_method_ffiwebsocket_next_batch(
                         self.uniffiCloneHandle(),FfiConverterUInt32.lower(max)
+                )
+            },
+            pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceString.lift,
+            errorHandler: FfiConverterTypeDurableObjectError_lift
+        )
+}
+    
+    /**
+     * `next_batch`, but empty at once, having taken nothing, when
+     * `cancellation` is or gets cancelled: for hosts whose task
+     * cancellation cannot drop a uniffi future (Swift).
+     */
+open func nextBatchCancellable(max: UInt32, cancellation: FfiCancellation)async throws  -> [String]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_cloudflare_durable_uniffi_fn_method_ffiwebsocket_next_batch_cancellable(
+                        self.uniffiCloneHandle(),FfiConverterUInt32.lower(max),FfiConverterTypeFfiCancellation_lower(cancellation)
                 )
             },
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
@@ -4430,6 +4645,12 @@ private let initializationResult: InitializationResult = {
     if (uniffi_cloudflare_durable_uniffi_checksum_func_error_kind_names() != 23696) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficancellation_cancel() != 4080) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficancellation_is_cancelled() != 43067) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_batch() != 28912) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4487,6 +4708,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_next_events() != 17296) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_next_events_cancellable() != 34112) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_put_many() != 13220) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4526,6 +4750,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_next_batch() != 52658) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_next_batch_cancellable() != 4430) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_next_message() != 14029) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4542,6 +4769,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_wait_for_status() != 56445) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_cloudflare_durable_uniffi_checksum_constructor_fficancellation_new() != 49171) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_cloudflare_durable_uniffi_checksum_constructor_fficlient_new() != 3801) {
