@@ -13,6 +13,8 @@ so the package is parsed instead (tree-sitter-swift), in two checks:
    sits under an `await` (or a `try`) in its own closure or function.
    Calls of names the package does not declare (the standard library,
    Foundation) are not checked.
+3. No `await` inside the arguments of an XCTest assertion: their
+   autoclosures are not `async`, so `swiftc` rejects it.
 
 Neither is a type check: types, optionals and overloads by type are left
 to `swiftc`. `--self-test` first shows that each check fails
@@ -343,6 +345,27 @@ def covered_by(call: tree_sitter.Node, marker: str) -> bool:
     return False
 
 
+def awaits_in_assertions(path: str, tree: tree_sitter.Tree) -> list[Finding]:
+    """`await` inside an argument of an `XCT…` call, whose autoclosures are
+    synchronous ("'async' call in an autoclosure that does not support
+    concurrency")."""
+    found: list[Finding] = []
+    for node in walk_all(tree.root_node):
+        if node.type != "await_expression":
+            continue
+        parent = node.parent
+        while parent is not None and parent.type not in SCOPES:
+            if parent.type == "call_expression":
+                name = callee_name(parent) or ""
+                if name.startswith("XCT"):
+                    line = node.start_point[0] + 1
+                    why = "XCTest's autoclosures are not async: await into a local first"
+                    found.append(Finding(path, line, f"`await` inside {name}(…): {why}"))
+                    break
+            parent = parent.parent
+    return found
+
+
 def call_findings(
     path: str, tree: tree_sitter.Tree, declarations: Declarations
 ) -> tuple[int, list[Finding]]:
@@ -403,6 +426,7 @@ def check(package: Path) -> int:
         count, mismatches = call_findings(name, tree, declarations)
         checked += count
         findings += mismatches
+        findings += awaits_in_assertions(name, tree)
     for finding in findings:
         print(finding)
     declared = sum(len(v) for v in declarations.by_name.values())
@@ -428,6 +452,7 @@ func use() async throws -> Op {
     _ = try fetch("k")
     _ = await fetch("k")
     _ = try await [1].map { _ in fetch("k") }
+    XCTAssertEqual(try await fetch("k"), "k")
     return .put(key: "k", value: "v")
 }
 """
@@ -442,6 +467,7 @@ def self_test() -> None:
     declarations = Declarations()
     collect_declarations("s", tree, declarations)
     checked, found = call_findings("s", tree, declarations)
+    found += awaits_in_assertions("s", tree)
     got = sorted((f.line, f.text.split(":")[0]) for f in found)
     expected = [
         (8, "no declaration takes call(_"),
@@ -450,13 +476,14 @@ def self_test() -> None:
         (13, "fetch throws"),
         (14, "fetch is async"),
         (14, "fetch throws"),
-        (15, "no declaration takes put(key"),
+        (15, "`await` inside XCTAssertEqual(…)"),
+        (16, "no declaration takes put(key"),
     ]
-    assert checked == 9, f"expected 9 checked calls, got {checked}"
+    assert checked == 10, f"expected 10 checked calls, got {checked}"
     assert got == expected, f"expected {expected}, got {got}"
     print(
         "swift: self-test passed (a syntax error, three wrong label sets, "
-        "two missing `await` and two missing `try` found)"
+        "two missing `await`, two missing `try` and an `await` in an assertion found)"
     )
 
 
