@@ -4,8 +4,14 @@ import Foundation
 // here only converts types and hands work to the generated uniffi layer
 // (Generated/CloudflareDurable.swift), which calls the Rust core.
 
+/// Seconds as whole milliseconds, saturating like Kotlin's `Duration`: NaN and negatives are 0,
+/// anything from 2^64 ms up (infinity included) is `UInt64.max`.
 private func milliseconds(_ seconds: TimeInterval?) -> UInt64? {
-    seconds.map { UInt64(max(0, ($0 * 1000).rounded())) }
+    seconds.map { seconds in
+        let ms = (seconds * 1000).rounded()
+        guard ms > 0 else { return 0 }
+        return ms < 18_446_744_073_709_551_616.0 ? UInt64(ms) : UInt64.max
+    }
 }
 
 /// Builders for `ObjectRef` (the mirror of Kotlin's `ObjectRef.named`, `ofId`, …).
@@ -312,7 +318,8 @@ public final class DurableClient: @unchecked Sendable {
     }
 
     /// The client's lifecycle events from the first iteration on, pulled in batches from a
-    /// bounded native queue (Kotlin's `events()` Flow). Ends when the client is closed.
+    /// bounded native queue (Kotlin's `events()` Flow). Ends when the client is closed, or
+    /// when the iterating task is cancelled.
     public func events(batchSize: Int = 64) -> DurableEvents {
         DurableEvents(ffi: ffi, max: UInt32(Swift.min(Swift.max(batchSize, 1), 1024)))
     }
@@ -460,17 +467,26 @@ public struct DurableList: AsyncSequence {
         fileprivate var index = 0
         fileprivate var finished = false
 
-        /// The next entry, or nil once the walk is done.
+        /// The next entry, or nil once the walk is done or the task is cancelled (checked
+        /// before each page). After an error, nil.
         public mutating func next() async throws -> StorageEntry? {
             while index == buffer.count {
-                if finished { return nil }
-                if lister == nil { lister = try ffi.list(objectRef: object, options: options) }
-                guard let page = try await lister!.nextPage() else {
+                if finished || Task.isCancelled {
                     finished = true
                     return nil
                 }
-                buffer = page
-                index = 0
+                do {
+                    if lister == nil { lister = try ffi.list(objectRef: object, options: options) }
+                    guard let page = try await lister!.nextPage() else {
+                        finished = true
+                        return nil
+                    }
+                    buffer = page
+                    index = 0
+                } catch {
+                    finished = true
+                    throw error
+                }
             }
             let entry = buffer[index]
             index += 1
@@ -498,11 +514,18 @@ public struct DurableEvents: AsyncSequence {
         fileprivate var index = 0
         fileprivate var finished = false
 
-        /// The next event, or nil once the client is closed.
+        /// The next event, or nil once the client is closed or the task is cancelled (a
+        /// pending pull ends at once; events already pulled are handed out first).
         public mutating func next() async -> ClientEvent? {
             if index == buffer.count {
                 if finished { return nil }
-                buffer = await ffi.nextEvents(max: max)
+                let (ffi, max) = (self.ffi, self.max)
+                let cancellation = FfiCancellation()
+                buffer = await withTaskCancellationHandler {
+                    await ffi.nextEventsCancellable(max: max, cancellation: cancellation)
+                } onCancel: {
+                    cancellation.cancel()
+                }
                 index = 0
                 if buffer.isEmpty {
                     finished = true
@@ -563,7 +586,8 @@ public final class DurableWebSocket: @unchecked Sendable {
     /// The messages from the object, in order, pulled from the native buffer in batches of at
     /// most `batchSize`. Ends when the socket is closed; throws the `DurableObjectError` that
     /// ended it. A slow consumer applies backpressure; nothing is dropped. Iterate from one task
-    /// at a time; cancelling the iterating task loses no message.
+    /// at a time. Cancelling the iterating task ends the iteration once the messages already
+    /// pulled are handed out: a pending pull ends at once, having taken nothing.
     public func messages(batchSize: Int = 64) -> DurableMessages<JSONValue> {
         DurableMessages(ffi: ffi, batchSize: batchSize) { try JSONValue(jsonText: $0) }
     }
@@ -600,11 +624,24 @@ public struct DurableMessages<Element>: AsyncSequence {
         fileprivate var index = 0
         fileprivate var finished = false
 
-        /// The next message, or nil once the socket is closed.
+        /// The next message, or nil once the socket is closed or the task is cancelled (a
+        /// pending pull ends at once, having taken nothing; messages already pulled are
+        /// handed out first). After an error, nil.
         public mutating func next() async throws -> Element? {
             if index == buffer.count {
                 if finished { return nil }
-                buffer = try await ffi.nextBatch(max: max)
+                let (ffi, max) = (self.ffi, self.max)
+                let cancellation = FfiCancellation()
+                do {
+                    buffer = try await withTaskCancellationHandler {
+                        try await ffi.nextBatchCancellable(max: max, cancellation: cancellation)
+                    } onCancel: {
+                        cancellation.cancel()
+                    }
+                } catch {
+                    finished = true
+                    throw error
+                }
                 index = 0
                 if buffer.isEmpty {
                     finished = true

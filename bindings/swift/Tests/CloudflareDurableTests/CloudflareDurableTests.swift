@@ -24,9 +24,11 @@ final class CloudflareDurableTests: XCTestCase {
         try await client.initialize(name, state: ["value": 10])
         let result = try await client.callMethod(name, "increment", params: ["increment": 5])
         XCTAssertEqual(result["value"], 15)
-        XCTAssertEqual(try await client.getStateKey(name, key: "value"), 15)
+        let value = try await client.getStateKey(name, key: "value")
+        XCTAssertEqual(value, 15)
         try await client.updateState(name, key: "doc", value: ["list": [1, 2.5, "x", true, nil]])
-        XCTAssertEqual(try await client.getState(name)["doc"], ["list": [1, 2.5, "x", true, nil]])
+        let doc = try await client.getState(name)["doc"]
+        XCTAssertEqual(doc, ["list": [1, 2.5, "x", true, nil]])
         try await client.deleteState(name, key: "doc")
         do {
             _ = try await client.getStateKey(name, key: "doc")
@@ -52,6 +54,32 @@ final class CloudflareDurableTests: XCTestCase {
         XCTAssertEqual(echoed["text"], "✓")
     }
 
+    func testCancellingTheIteratingTaskEndsTheIteration() async throws {
+        let client = try DurableClient(workerUrl: try workerURL)
+        defer { client.close() }
+        let name = "swift-cancel-\(run)"
+        let socket = try await client.websocket(name)
+        defer { socket.close() }
+        try await client.updateState(name, key: "before", value: 1)
+        let iterating = Task { () -> [JSONValue] in
+            var seen: [JSONValue] = []
+            for try await message in socket.messages() where message["key"] != nil {
+                seen.append(message)
+            }
+            return seen
+        }
+        // Nothing else is sent: before the fix this waited for a message forever.
+        iterating.cancel()
+        let seen = try await iterating.value
+        XCTAssertLessThanOrEqual(seen.count, 1)
+        // Nothing was taken by the cancelled pull: a new iteration sees what comes next.
+        try await client.updateState(name, key: "after", value: 2)
+        for try await message in socket.messages() where message["key"] == "after" {
+            XCTAssertEqual(message["value"], 2)
+            break
+        }
+    }
+
     func testEveryCoreKindIsMapped() {
         let all: [DurableObjectError] = [
             .InvalidInput(field: "key", reason: "r"), .Unauthorized(status: 401, reason: "r"),
@@ -72,7 +100,8 @@ final class CloudflareDurableTests: XCTestCase {
         let sql = ObjectRef.named(name, namespace: "sql")
         try await client.updateState(sql, key: "k", value: "in sql")
         let id = try await client.namespaceObjectId(name, namespace: "sql")
-        XCTAssertEqual(try await client.getStateKey(ObjectRef.ofId(id, namespace: "sql"), key: "k"), "in sql")
+        let k = try await client.getStateKey(ObjectRef.ofId(id, namespace: "sql"), key: "k")
+        XCTAssertEqual(k, "in sql")
 
         let store = ObjectRef.named("swift-store-\(run)")
         var entries: [String: JSONValue] = [:]
@@ -83,7 +112,8 @@ final class CloudflareDurableTests: XCTestCase {
             keys.append(entry.key)
         }
         XCTAssertEqual(keys, entries.keys.sorted())
-        XCTAssertEqual(try await client.deleteAll(store), 40)
+        let deleted = try await client.deleteAll(store)
+        XCTAssertEqual(deleted, 40)
     }
 
     func testTransactionsConditionsSqlAndBatches() async throws {
