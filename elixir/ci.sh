@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the Elixir package (NIF included), runs its ExUnit suite against a
-# local worker, and runs dialyzer. Idempotent; works on a fresh clone.
+# Lints the NIF crate (clippy), builds the Elixir package (NIF included), runs
+# its ExUnit suite against a local worker, and runs dialyzer. Idempotent; works on a fresh clone.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -11,6 +11,9 @@ fi
 
 export MIX_HOME="${MIX_HOME:-$HOME/.mix}"
 export HEX_OFFLINE=1
+
+echo "== clippy on the NIF crate"
+(cd .. && cargo clippy -q -p cloudflare_durable_nif --all-targets -- -D warnings)
 
 echo "== mix test (builds the NIF with cargo, starts a local worker)"
 MIX_ENV=test mix compile

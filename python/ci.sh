@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Python package CI: fresh virtualenv, `pip install ./python` (maturin build
-# of the native module), the native module's own unit tests, mypy --strict,
+# of the native module), clippy and the native crate's own unit tests, mypy --strict,
 # stubtest, then pytest against a local worker started by
 # tests/harness/worker.py. Idempotent; works on a fresh clone.
 set -euo pipefail
@@ -23,7 +23,8 @@ PY="$VENV/bin/python"
 step "pip install ./python (maturin build)"
 (cd "$HERE/.." && "$PY" -m pip install -q --force-reinstall --no-deps ./python)
 
-step "native unit tests (cargo test, in an embedded interpreter)"
+step "native crate: clippy, and its unit tests (in an embedded interpreter)"
+(cd "$HERE/.." && PYO3_PYTHON="$PY" cargo clippy -q -p cloudflare_durable_python --all-targets -- -D warnings)
 (cd "$HERE/.." && PYO3_PYTHON="$PY" cargo test -q -p cloudflare_durable_python)
 
 cd "$HERE"

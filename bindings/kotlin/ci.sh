@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CI for the Kotlin/JVM package (and the Swift package's generated code):
-# builds the Rust cdylib in release, checks that the committed uniffi bindings
+# lints and unit-tests the uniffi crate, builds the Rust cdylib in release, checks that the committed uniffi bindings
 # (Kotlin and Swift) match a fresh generation, ships the .so inside the jar's
 # resources (linux-x86-64/), and runs the JUnit suite against the local worker.
 set -euo pipefail
@@ -18,6 +18,10 @@ if ! need mvn || ! need java || ! need npm || ! need python3; then
   need python3 || apt_packages+=(python3)
   scripts/apt-install.sh "${apt_packages[@]}"
 fi
+
+echo "== the uniffi crate: clippy and its own unit tests"
+cargo clippy -q -p cloudflare_durable_uniffi --all-targets -- -D warnings
+cargo test -q -p cloudflare_durable_uniffi
 
 echo "== generated bindings are up to date (builds the cdylib in release)"
 bindings/generate.sh --check all
