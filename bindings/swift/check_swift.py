@@ -88,7 +88,12 @@ class Signature:
 
     def spelled(self, name: str) -> str:
         """Swift's full name of the declaration, such as `f(_:label:)`."""
-        return name + "(" + "".join(f"{label or '_'}:" for label in self.labels) + ")"
+        return full_name(name, self.labels)
+
+
+def full_name(name: str, labels: Sequence[str | None]) -> str:
+    """Swift's full name of a declaration or call: `f(_:label:)`."""
+    return name + "(" + "".join(f"{label or '_'}:" for label in labels) + ")"
 
 
 @dataclass
@@ -252,6 +257,9 @@ def external_declarations() -> Declarations:
     return declarations
 
 
+EXTERNAL_DECLARATIONS = external_declarations()
+
+
 def effects(node: tree_sitter.Node) -> tuple[bool, bool]:
     """Whether a function or initializer is `async`, and whether it `throws`
     (`rethrows` depends on its closure: not counted)."""
@@ -335,14 +343,17 @@ def call_labels(call: tree_sitter.Node) -> tuple[list[str | None], int] | None:
 SCOPES = ("lambda_literal", "function_declaration", "init_declaration", "computed_property")
 
 
+def ancestors_in_scope(node: tree_sitter.Node) -> Iterator[tree_sitter.Node]:
+    """`node`'s ancestors, innermost first, up to its closure or declaration."""
+    parent = node.parent
+    while parent is not None and parent.type not in SCOPES:
+        yield parent
+        parent = parent.parent
+
+
 def covered_by(call: tree_sitter.Node, marker: str) -> bool:
     """Whether a `try_expression` or `await_expression` holds `call` in its scope."""
-    parent = call.parent
-    while parent is not None and parent.type not in SCOPES:
-        if parent.type == marker:
-            return True
-        parent = parent.parent
-    return False
+    return any(parent.type == marker for parent in ancestors_in_scope(call))
 
 
 def awaits_in_assertions(path: str, tree: tree_sitter.Tree) -> list[Finding]:
@@ -353,16 +364,12 @@ def awaits_in_assertions(path: str, tree: tree_sitter.Tree) -> list[Finding]:
     for node in walk_all(tree.root_node):
         if node.type != "await_expression":
             continue
-        parent = node.parent
-        while parent is not None and parent.type not in SCOPES:
-            if parent.type == "call_expression":
-                name = callee_name(parent) or ""
-                if name.startswith("XCT"):
-                    line = node.start_point[0] + 1
-                    why = "XCTest's autoclosures are not async: await into a local first"
-                    found.append(Finding(path, line, f"`await` inside {name}(…): {why}"))
-                    break
-            parent = parent.parent
+        calls = (p for p in ancestors_in_scope(node) if p.type == "call_expression")
+        name = next((n for n in map(callee_name, calls) if n and n.startswith("XCT")), None)
+        if name is not None:
+            line = node.start_point[0] + 1
+            why = "XCTest's autoclosures are not async: await into a local first"
+            found.append(Finding(path, line, f"`await` inside {name}(…): {why}"))
     return found
 
 
@@ -374,7 +381,6 @@ def call_findings(
     also how many calls were checked."""
     found: list[Finding] = []
     checked = 0
-    external = external_declarations()
     for node in walk_all(tree.root_node):
         if node.type != "call_expression":
             continue
@@ -384,7 +390,7 @@ def call_findings(
         candidates = declarations.by_name.get(name)
         if not candidates:
             continue
-        candidates = candidates + external.by_name.get(name, [])
+        candidates = candidates + EXTERNAL_DECLARATIONS.by_name.get(name, [])
         shape = call_labels(node)
         if shape is None:
             continue
@@ -398,7 +404,7 @@ def call_findings(
             if all(s.throws for s in accepting) and not covered_by(node, "try_expression"):
                 found.append(Finding(path, line, f"{name} throws: the call needs `try`"))
             continue
-        called = name + "(" + "".join(f"{label or '_'}:" for label in labels) + ")"
+        called = full_name(name, labels)
         if closures:
             called += f" + {closures} trailing closure(s)"
         known = "; ".join(f"{s.spelled(name)} at {s.where}" for s in candidates[:4])
@@ -407,7 +413,7 @@ def call_findings(
 
 
 def check(package: Path) -> int:
-    """Runs both checks on a package directory; prints findings; the count."""
+    """Runs the three checks on a package directory; prints findings; the count."""
     files = sorted(package.rglob("*.swift"))
     trees = {}
     findings: list[Finding] = []
