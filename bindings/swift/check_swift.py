@@ -263,8 +263,9 @@ EXTERNAL_DECLARATIONS = external_declarations()
 def effects(node: tree_sitter.Node) -> tuple[bool, bool]:
     """Whether a function or initializer is `async`, and whether it `throws`
     (`rethrows` depends on its closure: not counted)."""
-    tokens = {child.type for child in node.children}
-    return "async" in tokens, "throws" in tokens
+    tokens = {(child.type, text(child)) for child in node.children}
+    # The grammar gives `rethrows` the node type of `throws`.
+    return ("async", "async") in tokens, ("throws", "throws") in tokens
 
 
 def collect_declarations(path: str, tree: tree_sitter.Tree, into: Declarations) -> None:
@@ -459,8 +460,10 @@ func use() async throws -> Op {
     _ = await fetch("k")
     _ = try await [1].map { _ in fetch("k") }
     XCTAssertEqual(try await fetch("k"), "k")
+    forEvery {}
     return .put(key: "k", value: "v")
 }
+public func forEvery(_ body: () throws -> Void) rethrows {}
 """
 
 
@@ -483,9 +486,9 @@ def self_test() -> None:
         (14, "fetch is async"),
         (14, "fetch throws"),
         (15, "`await` inside XCTAssertEqual(…)"),
-        (16, "no declaration takes put(key"),
+        (17, "no declaration takes put(key"),
     ]
-    assert checked == 10, f"expected 10 checked calls, got {checked}"
+    assert checked == 11, f"expected 11 checked calls, got {checked}"
     assert got == expected, f"expected {expected}, got {got}"
     print(
         "swift: self-test passed (a syntax error, three wrong label sets, "
