@@ -14,6 +14,18 @@ private func milliseconds(_ seconds: TimeInterval?) -> UInt64? {
     }
 }
 
+/// Runs a native pull that ends, empty and having taken nothing, when the calling task is
+/// cancelled: uniffi's Swift futures ignore task cancellation, so the task's cancellation
+/// handler flips the `FfiCancellation` the pull was given.
+private func pullEndingOnCancel<T>(_ pull: (FfiCancellation) async throws -> T) async rethrows -> T {
+    let cancellation = FfiCancellation()
+    return try await withTaskCancellationHandler {
+        try await pull(cancellation)
+    } onCancel: {
+        cancellation.cancel()
+    }
+}
+
 /// Builders for `ObjectRef` (the mirror of Kotlin's `ObjectRef.named`, `ofId`, …).
 extension ObjectRef {
     /// The object called `name` (in the client's default namespace unless `namespace` is given).
@@ -520,12 +532,7 @@ public struct DurableEvents: AsyncSequence {
             if index == buffer.count {
                 if finished { return nil }
                 let (ffi, max) = (self.ffi, self.max)
-                let cancellation = FfiCancellation()
-                buffer = await withTaskCancellationHandler {
-                    await ffi.nextEventsCancellable(max: max, cancellation: cancellation)
-                } onCancel: {
-                    cancellation.cancel()
-                }
+                buffer = await pullEndingOnCancel { await ffi.nextEventsCancellable(max: max, cancellation: $0) }
                 index = 0
                 if buffer.isEmpty {
                     finished = true
@@ -631,13 +638,8 @@ public struct DurableMessages<Element>: AsyncSequence {
             if index == buffer.count {
                 if finished { return nil }
                 let (ffi, max) = (self.ffi, self.max)
-                let cancellation = FfiCancellation()
                 do {
-                    buffer = try await withTaskCancellationHandler {
-                        try await ffi.nextBatchCancellable(max: max, cancellation: cancellation)
-                    } onCancel: {
-                        cancellation.cancel()
-                    }
+                    buffer = try await pullEndingOnCancel { try await ffi.nextBatchCancellable(max: max, cancellation: $0) }
                 } catch {
                     finished = true
                     throw error
