@@ -24,8 +24,12 @@ step "pip install ./python (maturin build)"
 (cd "$HERE/.." && "$PY" -m pip install -q --force-reinstall --no-deps ./python)
 
 step "native crate: clippy, and its unit tests (in an embedded interpreter)"
-(cd "$HERE/.." && PYO3_PYTHON="$PY" cargo clippy -q -p cloudflare_durable_python --all-targets -- -D warnings)
-(cd "$HERE/.." && PYO3_PYTHON="$PY" cargo test -q -p cloudflare_durable_python)
+(
+    cd "$HERE/.."
+    export PYO3_PYTHON="$PY"
+    cargo clippy -q -p cloudflare_durable_python --all-targets -- -D warnings
+    cargo test -q -p cloudflare_durable_python
+)
 
 cd "$HERE"
 step "mypy --strict (package and examples)"
