@@ -9,7 +9,8 @@
 # Policy: generated code is committed (so it can be reviewed, and the Swift
 # package is usable without a Rust toolchain) and verified by `--check`, which
 # bindings/kotlin/ci.sh runs. Never edit the generated files by hand: the one
-# rewrite of uniffi's Kotlin (bindings/kotlin_status_pool.py) runs from here.
+# rewrite of uniffi's Kotlin (bindings/kotlin_status_pool.py) and the one of its
+# Swift (bindings/swift_cancellation.py) run from here.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -72,6 +73,8 @@ if [[ "$what" == kotlin || "$what" == all ]]; then
 fi
 if [[ "$what" == swift || "$what" == all ]]; then
   generate swift
+  # The one rewrite applied to uniffi's Swift (see the script for why).
+  python3 "$here/swift_cancellation.py" "$tmp/swift/CloudflareDurable.swift"
   place "$tmp/swift/CloudflareDurable.swift" "$swift_dst"
   # SwiftPM builds the C module map itself from the umbrella header
   # include/CloudflareDurableFFI.h, so uniffi's .modulemap is not used.

@@ -1,12 +1,14 @@
-//! Ends a pending pull (messages, events) from the host's side.
+//! Ends a pending event pull from the host's side.
 //!
-//! Kotlin cancels a suspended uniffi call by dropping its Rust future, but
-//! uniffi's Swift code awaits the future with a continuation that task
-//! cancellation cannot resume: a cancelled Swift task would wait in
-//! `next_batch` until the next message or the close. Swift's iterators pass
-//! an `FfiCancellation` and call [`FfiCancellation::cancel`] from their task
-//! cancellation handler instead; the pull then returns empty at once, having
-//! taken nothing (the pulls are cancel-safe).
+//! Kotlin cancels a suspended uniffi call by dropping its Rust future. Swift's
+//! generated code, rewritten by `bindings/swift_cancellation.py`, cancels the
+//! future of a call that can fail, which then throws `CancellationError`; but
+//! a call that cannot fail is awaited with `try!`, where that error would be
+//! a crash, so it is left uncancelled. The event pull is such a call: a
+//! cancelled Swift task would wait in `next_events` until the next event.
+//! Swift's event iterator passes an `FfiCancellation` and calls
+//! [`FfiCancellation::cancel`] from its task cancellation handler instead; the
+//! pull then returns empty at once, having taken nothing (it is cancel-safe).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -14,9 +14,11 @@
 //! on async-compat's single thread). Messages
 //! and events reach the host by a pull model ([`FfiWebSocket::next_batch`],
 //! [`FfiClient::next_events`]): no callback ever runs on a Rust thread, and a
-//! slow consumer applies backpressure (the core buffers, then stops reading);
-//! Swift, whose task cancellation cannot drop a uniffi future, ends a pending
-//! pull with an [`FfiCancellation`].
+//! slow consumer applies backpressure (the core buffers, then stops reading).
+//! Kotlin cancels a call by freeing its uniffi future, which drops it; Swift's
+//! generated code is rewritten (`bindings/swift_cancellation.py`) to cancel
+//! the future of every call that can fail, and ends a pending event pull,
+//! which cannot fail, with an [`FfiCancellation`].
 //! Panics are caught (by uniffi's scaffolding, or re-raised from a task into
 //! it) and surface as the host's internal-error exception; none crosses the
 //! FFI.

@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use cloudflare_durable as cfd;
 
-use crate::{
-    call_options, parse_json, run, runtime, to_json, FfiCancellation, FfiSocketCall, Result,
-};
+use crate::{call_options, parse_json, run, runtime, to_json, FfiSocketCall, Result};
 
 /// Where a WebSocket stands (the core's `ConnectionStatus`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -136,19 +134,6 @@ impl FfiWebSocket {
         // In place, like next_message.
         let batch = self.shared.socket.next_batch(max.max(1) as usize).await?;
         Ok(batch.iter().map(to_json).collect())
-    }
-
-    /// `next_batch`, but empty at once, having taken nothing, when
-    /// `cancellation` is or gets cancelled: for hosts whose task
-    /// cancellation cannot drop a uniffi future (Swift).
-    pub async fn next_batch_cancellable(
-        &self,
-        max: u32,
-        cancellation: Arc<FfiCancellation>,
-    ) -> Result<Vec<String>> {
-        cancellation
-            .or_empty(self.next_batch(max), Ok(Vec::new()))
-            .await
     }
 
     /// Starts closing (code 1000) and returns at once; see `close_and_wait`.

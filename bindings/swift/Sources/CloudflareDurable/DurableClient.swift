@@ -14,13 +14,15 @@ private func milliseconds(_ seconds: TimeInterval?) -> UInt64? {
     }
 }
 
-/// Runs a native pull that ends, empty and having taken nothing, when the calling task is
-/// cancelled: uniffi's Swift futures ignore task cancellation, so the task's cancellation
-/// handler flips the `FfiCancellation` the pull was given.
-private func pullEndingOnCancel<T>(_ pull: (FfiCancellation) async throws -> T) async rethrows -> T {
+/// Runs the native event pull so that it ends, empty and having taken nothing, when the
+/// calling task is cancelled. Every native call that can fail is cancelled with its task by
+/// the generated code (it throws `CancellationError`); the event pull cannot fail, so the
+/// generated code leaves it alone and the task's cancellation handler flips the
+/// `FfiCancellation` the pull was given instead.
+private func pullEndingOnCancel<T>(_ pull: (FfiCancellation) async -> T) async -> T {
     let cancellation = FfiCancellation()
-    return try await withTaskCancellationHandler {
-        try await pull(cancellation)
+    return await withTaskCancellationHandler {
+        await pull(cancellation)
     } onCancel: {
         cancellation.cancel()
     }
@@ -480,7 +482,7 @@ public struct DurableList: AsyncSequence {
         fileprivate var finished = false
 
         /// The next entry, or nil once the walk is done or the task is cancelled (checked
-        /// before each page). After an error, nil.
+        /// before each page; a page being fetched is abandoned). After an error, nil.
         public mutating func next() async throws -> StorageEntry? {
             while index == buffer.count {
                 if finished || Task.isCancelled {
@@ -495,6 +497,9 @@ public struct DurableList: AsyncSequence {
                     }
                     buffer = page
                     index = 0
+                } catch is CancellationError {
+                    finished = true
+                    return nil
                 } catch {
                     finished = true
                     throw error
@@ -639,7 +644,11 @@ public struct DurableMessages<Element>: AsyncSequence {
                 if finished { return nil }
                 let (ffi, max) = (self.ffi, self.max)
                 do {
-                    buffer = try await pullEndingOnCancel { try await ffi.nextBatchCancellable(max: max, cancellation: $0) }
+                    buffer = try await ffi.nextBatch(max: max)
+                } catch is CancellationError {
+                    // The task was cancelled: the pull ended having taken nothing.
+                    finished = true
+                    return nil
                 } catch {
                     finished = true
                     throw error

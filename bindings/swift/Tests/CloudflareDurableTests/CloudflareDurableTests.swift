@@ -80,6 +80,26 @@ final class CloudflareDurableTests: XCTestCase {
         }
     }
 
+    func testCancellingACallThrowsCancellationErrorAtOnce() async throws {
+        let client = try DurableClient(workerUrl: try workerURL)
+        defer { client.close() }
+        let name = "swift-cancel-call-\(run)"
+        let sleeping = Task { () -> JSONValue in
+            try await client.callMethod(name, "test_sleep", params: ["ms": 20_000])
+        }
+        let started = Date()
+        sleeping.cancel()
+        do {
+            _ = try await sleeping.value
+            XCTFail("a cancelled call returned its result")
+        } catch is CancellationError {
+            // Far below the worker's 20 s sleep: the call was abandoned, not awaited.
+            XCTAssertLessThan(Date().timeIntervalSince(started), 10)
+        }
+        let echoed = try await client.callMethod(name, "echo", params: ["text": "after"])
+        XCTAssertEqual(echoed["text"], "after")
+    }
+
     func testEveryCoreKindIsMapped() {
         let all: [DurableObjectError] = [
             .InvalidInput(field: "key", reason: "r"), .Unauthorized(status: 401, reason: "r"),

@@ -362,7 +362,7 @@ private func uniffiCheckCallStatus<E: Swift.Error>(
             }
 
         case CALL_CANCELLED:
-            fatalError("Cancellation not supported yet")
+            throw CancellationError()  // Patched by bindings/swift_cancellation.py
 
         default:
             throw UniffiInternalError.unexpectedRustCallStatusCode
@@ -990,6 +990,7 @@ open func batch(objectRef: ObjectRef, calls: [FfiBatchCall])async throws  -> [Ff
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_rust_buffer,
             liftFunc: FfiConverterSequenceTypeFfiBatchOutcome.lift,
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
@@ -1010,6 +1011,7 @@ open func callMethod(call: FfiMethodCall)async throws  -> String  {
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_rust_buffer,
             liftFunc: FfiConverterString.lift,
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
@@ -1029,6 +1031,7 @@ open func deleteAlarm(objectRef: ObjectRef)async throws   {
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_void,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_void,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_void,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_void,
             liftFunc: { $0 },
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
@@ -1048,6 +1051,7 @@ open func deleteAll(objectRef: ObjectRef)async throws  -> UInt64  {
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_u64,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_u64,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_u64,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_u64,
             liftFunc: FfiConverterUInt64.lift,
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
@@ -1067,6 +1071,7 @@ open func deleteMany(objectRef: ObjectRef, keys: [String])async throws  -> UInt6
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_u64,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_u64,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_u64,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_u64,
             liftFunc: FfiConverterUInt64.lift,
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
@@ -1086,6 +1091,7 @@ open func deleteState(objectRef: ObjectRef, key: String)async throws   {
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_void,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_void,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_void,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_void,
             liftFunc: { $0 },
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
@@ -1117,6 +1123,7 @@ open func getAlarm(objectRef: ObjectRef)async throws  -> UInt64?  {
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_rust_buffer,
             liftFunc: FfiConverterOptionUInt64.lift,
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
@@ -1136,6 +1143,7 @@ open func getMany(objectRef: ObjectRef, keys: [String])async throws  -> String  
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_rust_buffer,
             liftFunc: FfiConverterString.lift,
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
@@ -1155,6 +1163,7 @@ open func getState(objectRef: ObjectRef)async throws  -> String  {
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_rust_buffer,
             liftFunc: FfiConverterString.lift,
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
@@ -1174,6 +1183,7 @@ open func getStateKey(objectRef: ObjectRef, key: String)async throws  -> String 
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_rust_buffer,
             liftFunc: FfiConverterString.lift,
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
@@ -1193,6 +1203,7 @@ open func initialize(objectRef: ObjectRef, stateJson: String)async throws   {
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_void,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_void,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_void,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_void,
             liftFunc: { $0 },
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
@@ -1228,6 +1239,7 @@ open func listNamespaces(page: UInt32, perPage: UInt32)async throws  -> Namespac
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_rust_buffer,
             liftFunc: FfiConverterTypeNamespacePage_lift,
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
@@ -1247,6 +1259,7 @@ open func listObjects(namespaceId: String, cursor: String?, limit: UInt32)async 
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_rust_buffer,
             liftFunc: FfiConverterTypeObjectPage_lift,
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
@@ -1266,6 +1279,7 @@ open func listPage(objectRef: ObjectRef, options: ListOptions, cursor: String?)a
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_rust_buffer,
             liftFunc: FfiConverterTypeFfiListPage_lift,
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
@@ -1285,6 +1299,7 @@ open func namespaceObjectId(namespace: String?, name: String)async throws  -> St
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_rust_buffer,
             liftFunc: FfiConverterString.lift,
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
@@ -1304,6 +1319,7 @@ open func newUniqueId(namespace: String?, jurisdiction: String?)async throws  ->
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_rust_buffer,
             liftFunc: FfiConverterString.lift,
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
@@ -1325,6 +1341,7 @@ open func nextEvents(max: UInt32)async  -> [ClientEvent]  {
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            cancelFunc: nil,
             liftFunc: FfiConverterSequenceTypeClientEvent.lift,
             errorHandler: nil
             
@@ -1347,6 +1364,7 @@ open func nextEventsCancellable(max: UInt32, cancellation: FfiCancellation)async
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            cancelFunc: nil,
             liftFunc: FfiConverterSequenceTypeClientEvent.lift,
             errorHandler: nil
             
@@ -1367,6 +1385,7 @@ open func putMany(objectRef: ObjectRef, entriesJson: String)async throws   {
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_void,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_void,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_void,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_void,
             liftFunc: { $0 },
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
@@ -1386,6 +1405,7 @@ open func setAlarm(objectRef: ObjectRef, timeMs: UInt64)async throws   {
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_void,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_void,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_void,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_void,
             liftFunc: { $0 },
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
@@ -1419,6 +1439,7 @@ open func sql(objectRef: ObjectRef, query: String, paramsJson: String)async thro
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_rust_buffer,
             liftFunc: FfiConverterTypeFfiSqlResult_lift,
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
@@ -1438,6 +1459,7 @@ open func transaction(objectRef: ObjectRef, ops: [FfiTxOp])async throws  -> [Str
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_rust_buffer,
             liftFunc: FfiConverterSequenceString.lift,
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
@@ -1457,6 +1479,7 @@ open func updateState(objectRef: ObjectRef, key: String, valueJson: String)async
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_void,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_void,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_void,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_void,
             liftFunc: { $0 },
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
@@ -1476,6 +1499,7 @@ open func updateStateIf(objectRef: ObjectRef, key: String, valueJson: String, co
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_void,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_void,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_void,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_void,
             liftFunc: { $0 },
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
@@ -1495,6 +1519,7 @@ open func websocket(objectRef: ObjectRef)async throws  -> FfiWebSocket  {
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_u64,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_u64,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_u64,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_u64,
             liftFunc: FfiConverterTypeFfiWebSocket_lift,
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
@@ -1647,6 +1672,7 @@ open func nextPage()async throws  -> [FfiEntry]?  {
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_rust_buffer,
             liftFunc: FfiConverterOptionSequenceTypeFfiEntry.lift,
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
@@ -1726,13 +1752,6 @@ public protocol FfiWebSocketProtocol: AnyObject, Sendable {
      * Cancel-safe: a cancelled call loses no message.
      */
     func nextBatch(max: UInt32) async throws  -> [String]
-    
-    /**
-     * `next_batch`, but empty at once, having taken nothing, when
-     * `cancellation` is or gets cancelled: for hosts whose task
-     * cancellation cannot drop a uniffi future (Swift).
-     */
-    func nextBatchCancellable(max: UInt32, cancellation: FfiCancellation) async throws  -> [String]
     
     /**
      * The next message as JSON text, `None` once closed, or the error that
@@ -1840,6 +1859,7 @@ open func call(call: FfiSocketCall)async throws  -> String  {
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_rust_buffer,
             liftFunc: FfiConverterString.lift,
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
@@ -1860,6 +1880,7 @@ open func closeAndWait()async   {
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_void,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_void,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_void,
+            cancelFunc: nil,
             liftFunc: { $0 },
             errorHandler: nil
             
@@ -1882,27 +1903,7 @@ open func nextBatch(max: UInt32)async throws  -> [String]  {
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
-            liftFunc: FfiConverterSequenceString.lift,
-            errorHandler: FfiConverterTypeDurableObjectError_lift
-        )
-}
-    
-    /**
-     * `next_batch`, but empty at once, having taken nothing, when
-     * `cancellation` is or gets cancelled: for hosts whose task
-     * cancellation cannot drop a uniffi future (Swift).
-     */
-open func nextBatchCancellable(max: UInt32, cancellation: FfiCancellation)async throws  -> [String]  {
-    return
-        try  await uniffiRustCallAsync(
-            rustFutureFunc: {
-                uniffi_cloudflare_durable_uniffi_fn_method_ffiwebsocket_next_batch_cancellable(
-                        self.uniffiCloneHandle(),FfiConverterUInt32.lower(max),FfiConverterTypeFfiCancellation_lower(cancellation)
-                )
-            },
-            pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
-            completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
-            freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_rust_buffer,
             liftFunc: FfiConverterSequenceString.lift,
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
@@ -1923,6 +1924,7 @@ open func nextMessage()async throws  -> String?  {
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_rust_buffer,
             liftFunc: FfiConverterOptionString.lift,
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
@@ -1954,6 +1956,7 @@ open func send(messageJson: String)async throws   {
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_void,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_void,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_void,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_void,
             liftFunc: { $0 },
             errorHandler: FfiConverterTypeDurableObjectError_lift
         )
@@ -1998,6 +2001,7 @@ open func waitForStatus(target: ConnectionStatus, timeoutMs: UInt64)async  -> Bo
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_i8,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_i8,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_i8,
+            cancelFunc: nil,
             liftFunc: FfiConverterBool.lift,
             errorHandler: nil
             
@@ -4572,11 +4576,24 @@ private let UNIFFI_RUST_FUTURE_POLL_WAKE: Int8 = 1
 
 fileprivate let uniffiContinuationHandleMap = UniffiHandleMap<UnsafeContinuation<Int8, Never>>()
 
+// Added by bindings/swift_cancellation.py: what a task cancellation handler needs to cancel one
+// Rust future. The cancel function is a plain C function of the scaffolding and the handle a
+// number, both safe to use from the thread that cancels the task.
+fileprivate struct UniffiRustFutureCanceller: @unchecked Sendable {
+    let cancelFunc: ((UInt64) -> ())?
+    let rustFuture: UInt64
+
+    func cancel() {
+        cancelFunc?(rustFuture)
+    }
+}
+
 fileprivate func uniffiRustCallAsync<F, T>(
     rustFutureFunc: () -> UInt64,
     pollFunc: (UInt64, @escaping UniffiRustFutureContinuationCallback, UInt64) -> (),
     completeFunc: (UInt64, UnsafeMutablePointer<RustCallStatus>) -> F,
     freeFunc: (UInt64) -> (),
+    cancelFunc: ((UInt64) -> ())?,
     liftFunc: (F) throws -> T,
     errorHandler: ((RustBuffer) throws -> Swift.Error)?
 ) async throws -> T {
@@ -4587,18 +4604,24 @@ fileprivate func uniffiRustCallAsync<F, T>(
     defer {
         freeFunc(rustFuture)
     }
-    var pollResult: Int8;
-    repeat {
-        pollResult = await withUnsafeContinuation {
-            pollFunc(
-                rustFuture,
-                { handle, pollResult in
-                    uniffiFutureContinuationCallback(handle: handle, pollResult: pollResult)
-                },
-                uniffiContinuationHandleMap.insert(obj: $0)
-            )
-        }
-    } while pollResult != UNIFFI_RUST_FUTURE_POLL_READY
+    // Patched by bindings/swift_cancellation.py: task cancellation cancels the future.
+    let canceller = UniffiRustFutureCanceller(cancelFunc: cancelFunc, rustFuture: rustFuture)
+    await withTaskCancellationHandler {
+        var pollResult: Int8
+        repeat {
+            pollResult = await withUnsafeContinuation {
+                pollFunc(
+                    rustFuture,
+                    { handle, pollResult in
+                        uniffiFutureContinuationCallback(handle: handle, pollResult: pollResult)
+                    },
+                    uniffiContinuationHandleMap.insert(obj: $0)
+                )
+            }
+        } while pollResult != UNIFFI_RUST_FUTURE_POLL_READY
+    } onCancel: {
+        canceller.cancel()
+    }
 
     return try liftFunc(makeRustCall(
         { completeFunc(rustFuture, $0) },
@@ -4748,9 +4771,6 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_next_batch() != 52658) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_next_batch_cancellable() != 4430) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_next_message() != 14029) {

@@ -762,8 +762,6 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_next_batch(
     ): Int
-    external fun uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_next_batch_cancellable(
-    ): Int
     external fun uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_next_message(
     ): Int
     external fun uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_object(
@@ -889,8 +887,6 @@ internal object UniffiLib {
     external fun uniffi_cloudflare_durable_uniffi_fn_method_ffiwebsocket_close_and_wait(`ptr`: Long,
     ): Long
     external fun uniffi_cloudflare_durable_uniffi_fn_method_ffiwebsocket_next_batch(`ptr`: Long,`max`: Int,
-    ): Long
-    external fun uniffi_cloudflare_durable_uniffi_fn_method_ffiwebsocket_next_batch_cancellable(`ptr`: Long,`max`: Int,`cancellation`: Long,
     ): Long
     external fun uniffi_cloudflare_durable_uniffi_fn_method_ffiwebsocket_next_message(`ptr`: Long,
     ): Long
@@ -1135,9 +1131,6 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_next_batch() and 0xFFFF) != 52658) {
-        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_next_batch_cancellable() and 0xFFFF) != 4430) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_next_message() and 0xFFFF) != 14029) {
@@ -3365,13 +3358,6 @@ public interface FfiWebSocketInterface {
     suspend fun `nextBatch`(`max`: kotlin.UInt): List<kotlin.String>
     
     /**
-     * `next_batch`, but empty at once, having taken nothing, when
-     * `cancellation` is or gets cancelled: for hosts whose task
-     * cancellation cannot drop a uniffi future (Swift).
-     */
-    suspend fun `nextBatchCancellable`(`max`: kotlin.UInt, `cancellation`: FfiCancellation): List<kotlin.String>
-    
-    /**
      * The next message as JSON text, `None` once closed, or the error that
      * ended the socket (once). One consumer at a time.
      */
@@ -3578,34 +3564,6 @@ open class FfiWebSocket: Disposable, AutoCloseable, FfiWebSocketInterface
                 uniffiHandle,
                 
         FfiConverterUInt.lower(`max`),
-            )
-        },
-        { future, callback, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
-        { future, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer(future, continuation) },
-        { future -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer(future) },
-        // lift function
-        { FfiConverterSequenceString.lift(it) },
-        // Error FFI converter
-        DurableObjectException.ErrorHandler,
-    )
-    }
-
-    
-    /**
-     * `next_batch`, but empty at once, having taken nothing, when
-     * `cancellation` is or gets cancelled: for hosts whose task
-     * cancellation cannot drop a uniffi future (Swift).
-     */
-    @Throws(DurableObjectException::class)
-    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `nextBatchCancellable`(`max`: kotlin.UInt, `cancellation`: FfiCancellation) : List<kotlin.String> {
-        return uniffiRustCallAsync(
-        callWithHandle { uniffiHandle ->
-            UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_ffiwebsocket_next_batch_cancellable(
-                uniffiHandle,
-                
-        FfiConverterUInt.lower(`max`),
-        FfiConverterTypeFfiCancellation.lower(`cancellation`),
             )
         },
         { future, callback, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },

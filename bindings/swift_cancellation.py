@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Makes uniffi's generated Swift cancel a Rust future when its task is cancelled.
+
+    bindings/swift_cancellation.py FILE      rewrite FILE (uniffi's Swift output) in place
+
+Why: uniffi 0.32's Swift awaits each Rust future through a continuation that
+task cancellation never resumes, so a cancelled Swift task still waits for its
+call to finish (or time out), and the request goes on. Kotlin does not have this
+problem: cancelling a coroutine frees the future, which drops it. The scaffolding
+already exports what Swift lacks, `ffi_*_rust_future_cancel_*`: it resumes the
+pending poll with "ready", after which `rust_future_complete_*` drops the future
+(aborting its task) and reports `CALL_CANCELLED`. A future that had already
+finished reports its result as usual.
+
+What changes, and nothing else:
+
+1. `uniffiRustCallAsync` takes a `cancelFunc` and polls inside
+   `withTaskCancellationHandler`, whose handler calls it. The handler only
+   captures a small `@unchecked Sendable` struct (the function and the future's
+   handle); the future is freed only after the handler can no longer run (the
+   Swift runtime removes the handler, under the task's status lock, before
+   `withTaskCancellationHandler` returns).
+2. `CALL_CANCELLED` throws `CancellationError()` instead of `fatalError`.
+3. Each call site passes its future type's cancel function when it is a
+   `try await` call (the function throws, so a `CancellationError` is a normal
+   outcome). A `try! await` call (a Rust function that cannot fail: the event
+   pull, `waitForStatus`, `closeAndWait`) passes nil and is not cancelled: its
+   `try!` would turn `CancellationError` into a crash.
+
+bindings/generate.sh runs this on every generation, so `--check` verifies the
+committed file is exactly uniffi's output plus this rewrite. If a uniffi upgrade
+changes the code rewritten here, an anchor is not found and generation fails.
+Swift cannot be compiled on the machine this was written on; the native calls
+this makes are exercised from Kotlin (`SwiftCancellationAbiTest`).
+"""
+
+import re
+import sys
+
+POLL_LOOP = """    var pollResult: Int8;
+    repeat {
+        pollResult = await withUnsafeContinuation {
+            pollFunc(
+                rustFuture,
+                { handle, pollResult in
+                    uniffiFutureContinuationCallback(handle: handle, pollResult: pollResult)
+                },
+                uniffiContinuationHandleMap.insert(obj: $0)
+            )
+        }
+    } while pollResult != UNIFFI_RUST_FUTURE_POLL_READY
+"""
+
+CANCELLABLE_POLL_LOOP = """    // Patched by bindings/swift_cancellation.py: task cancellation cancels the future.
+    let canceller = UniffiRustFutureCanceller(cancelFunc: cancelFunc, rustFuture: rustFuture)
+    await withTaskCancellationHandler {
+        var pollResult: Int8
+        repeat {
+            pollResult = await withUnsafeContinuation {
+                pollFunc(
+                    rustFuture,
+                    { handle, pollResult in
+                        uniffiFutureContinuationCallback(handle: handle, pollResult: pollResult)
+                    },
+                    uniffiContinuationHandleMap.insert(obj: $0)
+                )
+            }
+        } while pollResult != UNIFFI_RUST_FUTURE_POLL_READY
+    } onCancel: {
+        canceller.cancel()
+    }
+"""
+
+SIGNATURE = """    freeFunc: (UInt64) -> (),
+    liftFunc: (F) throws -> T,
+"""
+
+CANCELLABLE_SIGNATURE = """    freeFunc: (UInt64) -> (),
+    cancelFunc: ((UInt64) -> ())?,
+    liftFunc: (F) throws -> T,
+"""
+
+HELPER_ANCHOR = "fileprivate func uniffiRustCallAsync<F, T>(\n"
+
+HELPER = """// Added by bindings/swift_cancellation.py: what a task cancellation handler needs to cancel one
+// Rust future. The cancel function is a plain C function of the scaffolding and the handle a
+// number, both safe to use from the thread that cancels the task.
+fileprivate struct UniffiRustFutureCanceller: @unchecked Sendable {
+    let cancelFunc: ((UInt64) -> ())?
+    let rustFuture: UInt64
+
+    func cancel() {
+        cancelFunc?(rustFuture)
+    }
+}
+
+"""
+
+FATAL = 'fatalError("Cancellation not supported yet")'
+THROW = "throw CancellationError()  // Patched by bindings/swift_cancellation.py"
+
+# One call site's free function line, after its `try` or `try!` await.
+CALL_SITE = re.compile(
+    r"(?P<try>try!?)  await uniffiRustCallAsync\((?P<body>(?:(?!uniffiRustCallAsync).)*?)"
+    r"(?P<indent>[ ]+)freeFunc: (?P<free>ffi_\w+_rust_future_free_(?P<kind>\w+)),\n",
+    re.DOTALL,
+)
+
+
+def add_cancel_func(match: re.Match) -> str:
+    """The call site with a `cancelFunc:` argument after its `freeFunc:`."""
+    if match["try"] == "try":
+        cancel = match["free"].replace("_rust_future_free_", "_rust_future_cancel_")
+    else:
+        cancel = "nil"
+    return f"{match[0]}{match['indent']}cancelFunc: {cancel},\n"
+
+
+def rewrite(text: str) -> str:
+    """uniffi's Swift with the three changes above; ValueError if an anchor is missing."""
+    for anchor in (POLL_LOOP, SIGNATURE, HELPER_ANCHOR, FATAL):
+        if text.count(anchor) != 1:
+            raise ValueError(f"expected exactly one {anchor.splitlines()[0].strip()!r}")
+    calls = text.count("await uniffiRustCallAsync(")
+    text, rewritten = CALL_SITE.subn(add_cancel_func, text)
+    if rewritten != calls or calls == 0:
+        raise ValueError(f"rewrote {rewritten} of {calls} uniffiRustCallAsync calls")
+    text = text.replace(POLL_LOOP, CANCELLABLE_POLL_LOOP)
+    text = text.replace(SIGNATURE, CANCELLABLE_SIGNATURE)
+    text = text.replace(HELPER_ANCHOR, HELPER + HELPER_ANCHOR)
+    return text.replace(FATAL, THROW)
+
+
+def main() -> int:
+    """Rewrites the file named on the command line; exits 1 if an anchor is missing."""
+    if len(sys.argv) != 2:
+        print(__doc__.strip().splitlines()[2], file=sys.stderr)
+        return 2
+    path = sys.argv[1]
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        text = rewrite(text)
+    except ValueError as e:
+        print(
+            f"{path}: uniffi's async Swift changed ({e}); update bindings/swift_cancellation.py",
+            file=sys.stderr,
+        )
+        return 1
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
