@@ -24,6 +24,8 @@ changes the helper, the anchor is not found and generation fails loudly.
 
 import sys
 
+from rewrite_in_place import rewrite_in_place
+
 ANCHOR = """    var status = UniffiRustCallStatus()
     val return_value = callback(status)
     uniffiCheckCallStatus(errorHandler, status)
@@ -47,24 +49,12 @@ internal val uniffiCallStatusPool = ThreadLocal<UniffiRustCallStatus?>()
 """
 
 
-def main() -> int:
-    """Rewrites the file named on the command line; exits 1 if the anchor is missing."""
-    if len(sys.argv) != 2:
-        print(__doc__.strip().splitlines()[2], file=sys.stderr)
-        return 2
-    path = sys.argv[1]
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+def rewrite(text: str) -> str:
+    """uniffi's Kotlin with the pooled call status; ValueError if the anchor is missing."""
     if text.count(ANCHOR) != 1:
-        print(
-            f"{path}: uniffi's uniffiRustCallWithError changed; update bindings/kotlin_status_pool.py",
-            file=sys.stderr,
-        )
-        return 1
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text.replace(ANCHOR, REPLACEMENT))
-    return 0
+        raise ValueError("expected exactly one uniffiRustCallWithError status allocation")
+    return text.replace(ANCHOR, REPLACEMENT)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(rewrite_in_place(__doc__, "bindings/kotlin_status_pool.py", rewrite))

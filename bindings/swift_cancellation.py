@@ -36,6 +36,9 @@ this makes are exercised from Kotlin (`SwiftCancellationAbiTest`).
 
 import re
 import sys
+import textwrap
+
+from rewrite_in_place import rewrite_in_place
 
 POLL_LOOP = """    var pollResult: Int8;
     repeat {
@@ -51,25 +54,15 @@ POLL_LOOP = """    var pollResult: Int8;
     } while pollResult != UNIFFI_RUST_FUTURE_POLL_READY
 """
 
-CANCELLABLE_POLL_LOOP = """    // Patched by bindings/swift_cancellation.py: task cancellation cancels the future.
-    let canceller = UniffiRustFutureCanceller(cancelFunc: cancelFunc, rustFuture: rustFuture)
-    await withTaskCancellationHandler {
-        var pollResult: Int8
-        repeat {
-            pollResult = await withUnsafeContinuation {
-                pollFunc(
-                    rustFuture,
-                    { handle, pollResult in
-                        uniffiFutureContinuationCallback(handle: handle, pollResult: pollResult)
-                    },
-                    uniffiContinuationHandleMap.insert(obj: $0)
-                )
-            }
-        } while pollResult != UNIFFI_RUST_FUTURE_POLL_READY
-    } onCancel: {
-        canceller.cancel()
-    }
-"""
+CANCELLABLE_POLL_LOOP = (
+    "    // Patched by bindings/swift_cancellation.py: task cancellation cancels the future.\n"
+    "    let canceller = UniffiRustFutureCanceller(cancelFunc: cancelFunc, rustFuture: rustFuture)\n"
+    "    await withTaskCancellationHandler {\n"
+    + textwrap.indent(POLL_LOOP.replace("var pollResult: Int8;", "var pollResult: Int8"), "    ")
+    + "    } onCancel: {\n"
+    "        canceller.cancel()\n"
+    "    }\n"
+)
 
 SIGNATURE = """    freeFunc: (UInt64) -> (),
     liftFunc: (F) throws -> T,
@@ -131,26 +124,5 @@ def rewrite(text: str) -> str:
     return text.replace(FATAL, THROW)
 
 
-def main() -> int:
-    """Rewrites the file named on the command line; exits 1 if an anchor is missing."""
-    if len(sys.argv) != 2:
-        print(__doc__.strip().splitlines()[2], file=sys.stderr)
-        return 2
-    path = sys.argv[1]
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    try:
-        text = rewrite(text)
-    except ValueError as e:
-        print(
-            f"{path}: uniffi's async Swift changed ({e}); update bindings/swift_cancellation.py",
-            file=sys.stderr,
-        )
-        return 1
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(rewrite_in_place(__doc__, "bindings/swift_cancellation.py", rewrite))
