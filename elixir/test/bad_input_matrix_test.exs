@@ -6,7 +6,7 @@ defmodule CloudflareDurable.BadInputMatrixTest do
 
   alias CloudflareDurable.{Client, Error}
   alias CloudflareDurable.WebSocket.Connection
-  import CloudflareDurable.TestWorker, only: [unique: 1]
+  import CloudflareDurable.TestWorker, only: [unique: 1, wait_until: 1, wait_until: 2]
 
   @hostile Path.expand("../../tests/harness/hostile_server.py", __DIR__)
   @invalid_utf8 <<0xFF, 0xFE, 0xFD>>
@@ -145,6 +145,27 @@ defmodule CloudflareDurable.BadInputMatrixTest do
       end
 
       assert Process.alive?(self())
+    end
+
+    test "a call whose caller exits is abandoned: its request is closed at once", %{opts: opts} do
+      hanging = fn ->
+        {:ok, %{"hanging" => n}} = Client.call_method("hanging", "count", %{}, opts)
+        n
+      end
+
+      caller =
+        spawn(fn ->
+          Client.call_method("hang", "echo", %{}, Keyword.put(opts, :timeout, 30_000))
+        end)
+
+      wait_until(fn -> hanging.() == 1 end)
+      Process.exit(caller, :kill)
+      # Without the abort the request stays open until its 30 s deadline.
+      wait_until(fn -> hanging.() == 0 end, 5_000)
+      # A caller that stays alive keeps its call open until the call's own deadline.
+      waiting = Task.async(fn -> Client.call_method("hang", "echo", %{}, opts) end)
+      wait_until(fn -> hanging.() == 1 end)
+      assert {:error, :timeout} = Task.await(waiting, 10_000)
     end
 
     test "max_concurrent_requests bounds the requests a burst has in flight", %{opts: opts} do

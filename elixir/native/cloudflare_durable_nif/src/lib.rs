@@ -10,6 +10,7 @@
 
 mod convert;
 mod errors;
+mod pending_call;
 mod scheduler_budget;
 mod surface;
 
@@ -30,6 +31,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 
 use errors::Failure;
+use pending_call::PendingCall;
 
 mod atoms {
     rustler::atoms! {
@@ -150,16 +152,19 @@ fn encode_outcome<'a>(env: Env<'a>, outcome: Result<Reply, Failure>) -> Term<'a>
     }
 }
 
-/// Spawns `work` and returns the reference its `{ref, result}` reply will carry.
+/// Spawns `work` and returns the tag its `{tag, result}` reply will carry: a
+/// reference that aborts `work` if the calling process exits first
+/// ([`pending_call`]).
 pub(crate) fn spawn_reply<'a, F>(env: Env<'a>, deadline: Option<Duration>, work: F) -> Term<'a>
 where
     F: Future<Output = Result<Reply, Failure>> + Send + 'static,
 {
     let pid = env.pid();
-    let reference = env.make_ref();
+    let pending = PendingCall::watching(env, &pid);
+    let tag = pending.encode(env);
     let mut owned = OwnedEnv::new();
-    let saved = owned.save(reference);
-    runtime().spawn(async move {
+    let saved = owned.save(tag);
+    let task = runtime().spawn(async move {
         let work = async move {
             match deadline {
                 Some(limit) => tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
@@ -181,7 +186,8 @@ where
         };
         let _ = owned.send_and_clear(&pid, |env| (saved.load(env), encode_outcome(env, outcome)));
     });
-    reference.encode(env)
+    pending.attach(task.abort_handle());
+    tag
 }
 
 /// The tail of every client NIF: checks `timeout` (after the other
