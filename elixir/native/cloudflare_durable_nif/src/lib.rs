@@ -159,12 +159,39 @@ pub(crate) fn spawn_reply<'a, F>(env: Env<'a>, deadline: Option<Duration>, work:
 where
     F: Future<Output = Result<Reply, Failure>> + Send + 'static,
 {
-    let pid = env.pid();
-    let pending = PendingCall::watching(env, &pid);
+    let pending = PendingCall::watching(env, &env.pid());
     let tag = pending.encode(env);
+    let task = spawn_tagged(env, tag, deadline, work);
+    pending.attach(task.abort_handle());
+    tag
+}
+
+/// Like [`spawn_reply`], but `work` runs to its end even if the caller
+/// exits: for a close, which a process often starts as it stops.
+fn spawn_reply_to_the_end<'a, F>(env: Env<'a>, work: F) -> Term<'a>
+where
+    F: Future<Output = Result<Reply, Failure>> + Send + 'static,
+{
+    let tag = env.make_ref().encode(env);
+    spawn_tagged(env, tag, None, work);
+    tag
+}
+
+/// Spawns `work` under `deadline`; its outcome goes to the calling process
+/// as `{tag, result}`.
+fn spawn_tagged<'a, F>(
+    env: Env<'a>,
+    tag: Term<'a>,
+    deadline: Option<Duration>,
+    work: F,
+) -> JoinHandle<()>
+where
+    F: Future<Output = Result<Reply, Failure>> + Send + 'static,
+{
+    let pid = env.pid();
     let mut owned = OwnedEnv::new();
     let saved = owned.save(tag);
-    let task = runtime().spawn(async move {
+    runtime().spawn(async move {
         let work = async move {
             match deadline {
                 Some(limit) => tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
@@ -185,9 +212,7 @@ where
             ))),
         };
         let _ = owned.send_and_clear(&pid, |env| (saved.load(env), encode_outcome(env, outcome)));
-    });
-    pending.attach(task.abort_handle());
-    tag
+    })
 }
 
 /// The tail of every client NIF: checks `timeout` (after the other
@@ -781,10 +806,11 @@ fn ws_call<'a>(
 }
 
 /// Closes the socket (code 1000); replies `:ok` once the connection task ended.
+/// The close goes on if the caller exits (`terminate/2` starts one as it stops).
 #[rustler::nif]
 fn ws_close(env: Env, socket: ResourceArc<SocketRes>) -> Term {
     let socket = socket.socket.clone();
-    spawn_reply(env, None, async move {
+    spawn_reply_to_the_end(env, async move {
         socket.close().await;
         Ok(Reply::Ok)
     })
