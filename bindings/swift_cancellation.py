@@ -21,17 +21,20 @@ What changes, and nothing else:
    Swift runtime removes the handler, under the task's status lock, before
    `withTaskCancellationHandler` returns).
 2. `CALL_CANCELLED` throws `CancellationError()` instead of `fatalError`.
-3. Each call site passes its future type's cancel function when it is a
-   `try await` call (the function throws, so a `CancellationError` is a normal
-   outcome). A `try! await` call (a Rust function that cannot fail: the event
-   pull, `waitForStatus`, `closeAndWait`) passes nil and is not cancelled: its
-   `try!` would turn `CancellationError` into a crash.
+3. Each call site passes its future type's cancel function.
+
+Only a function that throws can be cancelled this way: uniffi awaits one that
+cannot fail with `try!`, which would turn `CancellationError` into a crash. So
+every async function of the Rust crate returns a `Result` (three never fail:
+`next_events`, `wait_for_status`, `close_and_wait`), and a `try!` call site
+is refused here, so that a new infallible one fails generation instead of
+being silently left uncancellable.
 
 bindings/generate.sh runs this on every generation, so `--check` verifies the
 committed file is exactly uniffi's output plus this rewrite. If a uniffi upgrade
 changes the code rewritten here, an anchor is not found and generation fails.
 Swift cannot be compiled on the machine this was written on; the native calls
-this makes are exercised from Kotlin (`SwiftCancellationAbiTest`).
+this makes are exercised from Kotlin (`CancellationTest`).
 """
 
 import re
@@ -69,7 +72,7 @@ SIGNATURE = """    freeFunc: (UInt64) -> (),
 """
 
 CANCELLABLE_SIGNATURE = """    freeFunc: (UInt64) -> (),
-    cancelFunc: ((UInt64) -> ())?,
+    cancelFunc: @escaping (UInt64) -> (),
     liftFunc: (F) throws -> T,
 """
 
@@ -79,11 +82,11 @@ HELPER = """// Added by bindings/swift_cancellation.py: what a task cancellation
 // Rust future. The cancel function is a plain C function of the scaffolding and the handle a
 // number, both safe to use from the thread that cancels the task.
 fileprivate struct UniffiRustFutureCanceller: @unchecked Sendable {
-    let cancelFunc: ((UInt64) -> ())?
+    let cancelFunc: (UInt64) -> ()
     let rustFuture: UInt64
 
     func cancel() {
-        cancelFunc?(rustFuture)
+        cancelFunc(rustFuture)
     }
 }
 
@@ -92,9 +95,9 @@ fileprivate struct UniffiRustFutureCanceller: @unchecked Sendable {
 FATAL = 'fatalError("Cancellation not supported yet")'
 THROW = "throw CancellationError()  // Patched by bindings/swift_cancellation.py"
 
-# One call site's free function line, after its `try` or `try!` await.
+# One call site's free function line, after its `try` await.
 CALL_SITE = re.compile(
-    r"(?P<try>try!?)  await uniffiRustCallAsync\((?P<body>(?:(?!uniffiRustCallAsync).)*?)"
+    r"try  await uniffiRustCallAsync\((?P<body>(?:(?!uniffiRustCallAsync).)*?)"
     r"(?P<indent>[ ]+)freeFunc: (?P<free>ffi_\w+_rust_future_free_(?P<kind>\w+)),\n",
     re.DOTALL,
 )
@@ -102,10 +105,7 @@ CALL_SITE = re.compile(
 
 def add_cancel_func(match: re.Match) -> str:
     """The call site with a `cancelFunc:` argument after its `freeFunc:`."""
-    if match["try"] == "try":
-        cancel = match["free"].replace("_rust_future_free_", "_rust_future_cancel_")
-    else:
-        cancel = "nil"
+    cancel = match["free"].replace("_rust_future_free_", "_rust_future_cancel_")
     return f"{match[0]}{match['indent']}cancelFunc: {cancel},\n"
 
 
@@ -114,6 +114,12 @@ def rewrite(text: str) -> str:
     for anchor in (POLL_LOOP, SIGNATURE, HELPER_ANCHOR, FATAL):
         if text.count(anchor) != 1:
             raise ValueError(f"expected exactly one {anchor.splitlines()[0].strip()!r}")
+    uncancellable = text.count("try!  await uniffiRustCallAsync(")
+    if uncancellable:
+        raise ValueError(
+            f"{uncancellable} async functions cannot fail, so Swift could not cancel them:"
+            " make them return a Result (see this script's docstring)"
+        )
     calls = text.count("await uniffiRustCallAsync(")
     text, rewritten = CALL_SITE.subn(add_cancel_func, text)
     if rewritten != calls or calls == 0:

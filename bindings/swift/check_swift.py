@@ -436,9 +436,12 @@ def check(package: Path) -> int:
         findings += awaits_in_assertions(name, tree)
     for finding in findings:
         print(finding)
-    declared = sum(len(v) for v in declarations.by_name.values())
+    signatures = [s for v in declarations.by_name.values() for s in v]
+    asyncs = sum(s.is_async for s in signatures)
+    throwing = sum(s.throws for s in signatures)
     print(
-        f"swift: {len(files)} files parsed, {declared} declarations, "
+        f"swift: {len(files)} files parsed, {len(signatures)} declarations "
+        f"({asyncs} async, {throwing} throws), "
         f"{checked} calls of them checked, {len(findings)} findings"
     )
     return len(findings)

@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex, Weak};
 use cloudflare_durable as cfd;
 use cloudflare_durable::serde_json::Value;
 
-use crate::cancellation::FfiCancellation;
 use crate::events::{ClientEvent, EventQueue};
 use crate::socket::{FfiWebSocket, SocketShared};
 use crate::surface::*;
@@ -328,23 +327,12 @@ impl FfiClient {
 
     /// The client's events queued since the first pull (at least one, at
     /// most `max`); waits for the first; empty once the client is shut down.
-    /// One consumer at a time; cancel-safe.
-    pub async fn next_events(&self, max: u32) -> Vec<ClientEvent> {
+    /// One consumer at a time; cancel-safe. It never fails: it returns a
+    /// `Result` so that Swift's generated code, which cancels only calls that
+    /// can fail (`bindings/swift_cancellation.py`), cancels it with its task.
+    pub async fn next_events(&self, max: u32) -> Result<Vec<ClientEvent>> {
         // In place (a channel read), so a cancelled pull loses nothing.
-        self.events.next(max.max(1) as usize).await
-    }
-
-    /// `next_events`, but empty at once, having taken nothing, when
-    /// `cancellation` is or gets cancelled: for hosts whose task
-    /// cancellation cannot drop a uniffi future (Swift).
-    pub async fn next_events_cancellable(
-        &self,
-        max: u32,
-        cancellation: Arc<FfiCancellation>,
-    ) -> Vec<ClientEvent> {
-        cancellation
-            .or_empty(self.next_events(max), Vec::new())
-            .await
+        Ok(self.events.next(max.max(1) as usize).await)
     }
 
     /// Events dropped because the host pulled too slowly (queue of 1,024).

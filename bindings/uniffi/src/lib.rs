@@ -17,13 +17,12 @@
 //! slow consumer applies backpressure (the core buffers, then stops reading).
 //! Kotlin cancels a call by freeing its uniffi future, which drops it; Swift's
 //! generated code is rewritten (`bindings/swift_cancellation.py`) to cancel
-//! the future of every call that can fail, and ends a pending event pull,
-//! which cannot fail, with an [`FfiCancellation`].
+//! the future of a call that can fail, so every async function here returns a
+//! `Result`, even the three that never fail.
 //! Panics are caught (by uniffi's scaffolding, or re-raised from a task into
 //! it) and surface as the host's internal-error exception; none crosses the
 //! FFI.
 
-mod cancellation;
 mod client;
 mod events;
 mod socket;
@@ -36,7 +35,6 @@ use std::time::Duration;
 use cloudflare_durable as cfd;
 use cloudflare_durable::serde_json::{self, Value};
 
-pub use cancellation::FfiCancellation;
 pub use client::FfiClient;
 pub use events::ClientEvent;
 pub use socket::{ConnectionStatus, FfiWebSocket};

@@ -79,17 +79,18 @@ impl FfiWebSocket {
     }
 
     /// Waits until the status is `target`, at most `timeout_ms`; true when
-    /// reached.
-    pub async fn wait_for_status(&self, target: ConnectionStatus, timeout_ms: u64) -> bool {
+    /// reached. It never fails: the `Result` lets Swift cancel it with its task
+    /// (see `FfiClient::next_events`).
+    pub async fn wait_for_status(&self, target: ConnectionStatus, timeout_ms: u64) -> Result<bool> {
         let shared = self.shared.clone();
         run(async move {
-            shared
+            Ok(shared
                 .socket
                 .wait_for_status(Duration::from_millis(timeout_ms), |s| {
                     ConnectionStatus::from(s) == target
                 })
                 .await
-                .is_some()
+                .is_some())
         })
         .await
     }
@@ -144,8 +145,16 @@ impl FfiWebSocket {
 
     /// Closes (code 1000) and waits for the connection task to end. Pending
     /// calls fail with `ConnectionClosed`; messages not yet taken are dropped.
-    pub async fn close_and_wait(&self) {
+    /// The close runs on the runtime, so a host that stops waiting (a
+    /// cancelled task or coroutine) only ends the wait; the hosts call
+    /// `shutdown` first, so even a wait cancelled before it starts closes.
+    /// It never fails: the `Result` lets Swift cancel the wait.
+    pub async fn close_and_wait(&self) -> Result<()> {
         let shared = self.shared.clone();
-        run(async move { shared.close().await }).await
+        run(async move {
+            shared.close().await;
+            Ok(())
+        })
+        .await
     }
 }

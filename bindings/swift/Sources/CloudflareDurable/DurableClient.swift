@@ -14,20 +14,6 @@ private func milliseconds(_ seconds: TimeInterval?) -> UInt64? {
     }
 }
 
-/// Runs the native event pull so that it ends, empty and having taken nothing, when the
-/// calling task is cancelled. Every native call that can fail is cancelled with its task by
-/// the generated code (it throws `CancellationError`); the event pull cannot fail, so the
-/// generated code leaves it alone and the task's cancellation handler flips the
-/// `FfiCancellation` the pull was given instead.
-private func pullEndingOnCancel<T>(_ pull: (FfiCancellation) async -> T) async -> T {
-    let cancellation = FfiCancellation()
-    return await withTaskCancellationHandler {
-        await pull(cancellation)
-    } onCancel: {
-        cancellation.cancel()
-    }
-}
-
 /// Builders for `ObjectRef` (the mirror of Kotlin's `ObjectRef.named`, `ofId`, …).
 extension ObjectRef {
     /// The object called `name` (in the client's default namespace unless `namespace` is given).
@@ -532,12 +518,14 @@ public struct DurableEvents: AsyncSequence {
         fileprivate var finished = false
 
         /// The next event, or nil once the client is closed or the task is cancelled (a
-        /// pending pull ends at once; events already pulled are handed out first).
+        /// pending pull ends at once, having taken nothing; events already pulled are handed out
+        /// first).
         public mutating func next() async -> ClientEvent? {
             if index == buffer.count {
                 if finished { return nil }
-                let (ffi, max) = (self.ffi, self.max)
-                buffer = await pullEndingOnCancel { await ffi.nextEventsCancellable(max: max, cancellation: $0) }
+                // The pull never fails; it throws only `CancellationError`, when the task is
+                // cancelled (or an internal error, which ends the iteration too).
+                buffer = (try? await ffi.nextEvents(max: max)) ?? []
                 index = 0
                 if buffer.isEmpty {
                     finished = true
@@ -572,9 +560,11 @@ public final class DurableWebSocket: @unchecked Sendable {
     /// The current status.
     public var status: ConnectionStatus { ffi.status() }
 
-    /// Waits until the status is `target`, at most `timeout` seconds; true when reached.
+    /// Waits until the status is `target`, at most `timeout` seconds; true when reached, false
+    /// when the time ran out or the task was cancelled (the wait ends at once).
     public func awaitStatus(_ target: ConnectionStatus, timeout: TimeInterval) async -> Bool {
-        await ffi.waitForStatus(target: target, timeoutMs: milliseconds(timeout) ?? 0)
+        // The wait never fails; it throws only `CancellationError` (or an internal error).
+        (try? await ffi.waitForStatus(target: target, timeoutMs: milliseconds(timeout) ?? 0)) ?? false
     }
 
     /// Sends a JSON message; returns once written, or queued while reconnecting.
@@ -609,9 +599,12 @@ public final class DurableWebSocket: @unchecked Sendable {
         DurableMessages(ffi: ffi, batchSize: batchSize) { $0 }
     }
 
-    /// Closes (code 1000) and waits for the connection to end; pending calls fail.
+    /// Closes (code 1000) and waits for the connection to end; pending calls fail. A cancelled
+    /// task stops waiting at once; the close goes on.
     public func closeGracefully() async {
-        await ffi.closeAndWait()
+        ffi.shutdown()  // started here, so a wait cancelled before it begins still closes
+        // The wait never fails; it throws only `CancellationError` (or an internal error).
+        _ = try? await ffi.closeAndWait()
     }
 
     /// Starts closing (code 1000) without waiting. Idempotent.

@@ -100,6 +100,31 @@ final class CloudflareDurableTests: XCTestCase {
         XCTAssertEqual(echoed["text"], "after")
     }
 
+    func testCancelledWaitsEndAtOnceAndTheCloseGoesOn() async throws {
+        let client = try DurableClient(workerUrl: try workerURL)
+        defer { client.close() }
+        let socket = try await client.websocket("swift-cancel-wait-\(run)")
+        defer { socket.close() }
+        let connected = await socket.awaitStatus(.connected, timeout: 10)
+        XCTAssertTrue(connected)
+        // No one closes the socket: before the fix this waited the whole 60 s.
+        let waiting = Task { await socket.awaitStatus(.closed, timeout: 60) }
+        let started = Date()
+        waiting.cancel()
+        let reached = await waiting.value
+        XCTAssertFalse(reached)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10)
+        XCTAssertEqual(socket.status, .connected)
+        // A graceful close from a task cancelled before it starts: the wait ends, the close goes on.
+        let closing = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            await socket.closeGracefully()
+        }
+        await closing.value
+        let closed = await socket.awaitStatus(.closed, timeout: 10)
+        XCTAssertTrue(closed)
+    }
+
     func testEveryCoreKindIsMapped() {
         let all: [DurableObjectError] = [
             .InvalidInput(field: "key", reason: "r"), .Unauthorized(status: 401, reason: "r"),

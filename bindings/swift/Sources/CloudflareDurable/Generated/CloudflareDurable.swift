@@ -584,164 +584,6 @@ fileprivate struct FfiConverterString: FfiConverter {
 
 
 /**
- * A one-way switch a host flips to end the pulls that were given it.
- */
-public protocol FfiCancellationProtocol: AnyObject, Sendable {
-    
-    /**
-     * Flips the switch: pulls waiting on it, and any later pull given it,
-     * return empty at once. Idempotent; callable from any thread.
-     */
-    func cancel() 
-    
-    /**
-     * Whether [`FfiCancellation::cancel`] was called.
-     */
-    func isCancelled()  -> Bool
-    
-}
-/**
- * A one-way switch a host flips to end the pulls that were given it.
- */
-open class FfiCancellation: FfiCancellationProtocol, @unchecked Sendable {
-    fileprivate let handle: UInt64
-
-    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    public struct NoHandle {
-        public init() {}
-    }
-
-    // TODO: We'd like this to be `private` but for Swifty reasons,
-    // we can't implement `FfiConverter` without making this `required` and we can't
-    // make it `required` without making it `public`.
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    required public init(unsafeFromHandle handle: UInt64) {
-        self.handle = handle
-    }
-
-    // This constructor can be used to instantiate a fake object.
-    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
-    //
-    // - Warning:
-    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    public init(noHandle: NoHandle) {
-        self.handle = 0
-    }
-
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    public func uniffiCloneHandle() -> UInt64 {
-        return try! rustCall { uniffi_cloudflare_durable_uniffi_fn_clone_fficancellation(self.handle, $0) }
-    }
-    /**
-     * A switch not yet flipped.
-     */
-public convenience init() {
-    let handle =
-        try! rustCall() {
-        uniffiCallStatus in
-    uniffi_cloudflare_durable_uniffi_fn_constructor_fficancellation_new(uniffiCallStatus
-    )
-}
-    self.init(unsafeFromHandle: handle)
-}
-
-    deinit {
-        if handle == 0 {
-            // Mock objects have handle=0 don't try to free them
-            return
-        }
-
-        try! rustCall { uniffi_cloudflare_durable_uniffi_fn_free_fficancellation(handle, $0) }
-    }
-
-    
-
-    
-    /**
-     * Flips the switch: pulls waiting on it, and any later pull given it,
-     * return empty at once. Idempotent; callable from any thread.
-     */
-open func cancel()  {try! rustCall() {
-        uniffiCallStatus in
-    uniffi_cloudflare_durable_uniffi_fn_method_fficancellation_cancel(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-}
-}
-    
-    /**
-     * Whether [`FfiCancellation::cancel`] was called.
-     */
-open func isCancelled() -> Bool  {
-    return try!  FfiConverterBool.lift(try! rustCall() {
-        uniffiCallStatus in
-    uniffi_cloudflare_durable_uniffi_fn_method_fficancellation_is_cancelled(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-})
-}
-    
-
-    
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeFfiCancellation: FfiConverter {
-    typealias FfiType = UInt64
-    typealias SwiftType = FfiCancellation
-
-    public static func lift(_ handle: UInt64) throws -> FfiCancellation {
-        return FfiCancellation(unsafeFromHandle: handle)
-    }
-
-    public static func lower(_ value: FfiCancellation) -> UInt64 {
-        return value.uniffiCloneHandle()
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FfiCancellation {
-        let handle: UInt64 = try readInt(&buf)
-        return try lift(handle)
-    }
-
-    public static func write(_ value: FfiCancellation, into buf: inout [UInt8]) {
-        writeInt(&buf, lower(value))
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeFfiCancellation_lift(_ handle: UInt64) throws -> FfiCancellation {
-    return try FfiConverterTypeFfiCancellation.lift(handle)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeFfiCancellation_lower(_ value: FfiCancellation) -> UInt64 {
-    return FfiConverterTypeFfiCancellation.lower(value)
-}
-
-
-
-
-
-
-/**
  * The FFI face of `cloudflare_durable::Client`. Hosts wrap it (Kotlin
  * `DurableClient`, Swift `DurableClient`); JSON arguments and results are
  * JSON text, and every operation takes an [`ObjectRef`].
@@ -844,16 +686,11 @@ public protocol FfiClientProtocol: AnyObject, Sendable {
     /**
      * The client's events queued since the first pull (at least one, at
      * most `max`); waits for the first; empty once the client is shut down.
-     * One consumer at a time; cancel-safe.
+     * One consumer at a time; cancel-safe. It never fails: it returns a
+     * `Result` so that Swift's generated code, which cancels only calls that
+     * can fail (`bindings/swift_cancellation.py`), cancels it with its task.
      */
-    func nextEvents(max: UInt32) async  -> [ClientEvent]
-    
-    /**
-     * `next_events`, but empty at once, having taken nothing, when
-     * `cancellation` is or gets cancelled: for hosts whose task
-     * cancellation cannot drop a uniffi future (Swift).
-     */
-    func nextEventsCancellable(max: UInt32, cancellation: FfiCancellation) async  -> [ClientEvent]
+    func nextEvents(max: UInt32) async throws  -> [ClientEvent]
     
     /**
      * Writes the members of `entries_json` (a JSON object) atomically.
@@ -1328,11 +1165,13 @@ open func newUniqueId(namespace: String?, jurisdiction: String?)async throws  ->
     /**
      * The client's events queued since the first pull (at least one, at
      * most `max`); waits for the first; empty once the client is shut down.
-     * One consumer at a time; cancel-safe.
+     * One consumer at a time; cancel-safe. It never fails: it returns a
+     * `Result` so that Swift's generated code, which cancels only calls that
+     * can fail (`bindings/swift_cancellation.py`), cancels it with its task.
      */
-open func nextEvents(max: UInt32)async  -> [ClientEvent]  {
+open func nextEvents(max: UInt32)async throws  -> [ClientEvent]  {
     return
-        try!  await uniffiRustCallAsync(
+        try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_cloudflare_durable_uniffi_fn_method_fficlient_next_events(
                         self.uniffiCloneHandle(),FfiConverterUInt32.lower(max)
@@ -1341,33 +1180,9 @@ open func nextEvents(max: UInt32)async  -> [ClientEvent]  {
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
-            cancelFunc: nil,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_rust_buffer,
             liftFunc: FfiConverterSequenceTypeClientEvent.lift,
-            errorHandler: nil
-            
-        )
-}
-    
-    /**
-     * `next_events`, but empty at once, having taken nothing, when
-     * `cancellation` is or gets cancelled: for hosts whose task
-     * cancellation cannot drop a uniffi future (Swift).
-     */
-open func nextEventsCancellable(max: UInt32, cancellation: FfiCancellation)async  -> [ClientEvent]  {
-    return
-        try!  await uniffiRustCallAsync(
-            rustFutureFunc: {
-                uniffi_cloudflare_durable_uniffi_fn_method_fficlient_next_events_cancellable(
-                        self.uniffiCloneHandle(),FfiConverterUInt32.lower(max),FfiConverterTypeFfiCancellation_lower(cancellation)
-                )
-            },
-            pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
-            completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
-            freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
-            cancelFunc: nil,
-            liftFunc: FfiConverterSequenceTypeClientEvent.lift,
-            errorHandler: nil
-            
+            errorHandler: FfiConverterTypeDurableObjectError_lift
         )
 }
     
@@ -1743,8 +1558,12 @@ public protocol FfiWebSocketProtocol: AnyObject, Sendable {
     /**
      * Closes (code 1000) and waits for the connection task to end. Pending
      * calls fail with `ConnectionClosed`; messages not yet taken are dropped.
+     * The close runs on the runtime, so a host that stops waiting (a
+     * cancelled task or coroutine) only ends the wait; the hosts call
+     * `shutdown` first, so even a wait cancelled before it starts closes.
+     * It never fails: the `Result` lets Swift cancel the wait.
      */
-    func closeAndWait() async 
+    func closeAndWait() async throws 
     
     /**
      * Every message already waiting (at least one, at most `max`) as JSON
@@ -1782,9 +1601,10 @@ public protocol FfiWebSocketProtocol: AnyObject, Sendable {
     
     /**
      * Waits until the status is `target`, at most `timeout_ms`; true when
-     * reached.
+     * reached. It never fails: the `Result` lets Swift cancel it with its task
+     * (see `FfiClient::next_events`).
      */
-    func waitForStatus(target: ConnectionStatus, timeoutMs: UInt64) async  -> Bool
+    func waitForStatus(target: ConnectionStatus, timeoutMs: UInt64) async throws  -> Bool
     
 }
 /**
@@ -1868,10 +1688,14 @@ open func call(call: FfiSocketCall)async throws  -> String  {
     /**
      * Closes (code 1000) and waits for the connection task to end. Pending
      * calls fail with `ConnectionClosed`; messages not yet taken are dropped.
+     * The close runs on the runtime, so a host that stops waiting (a
+     * cancelled task or coroutine) only ends the wait; the hosts call
+     * `shutdown` first, so even a wait cancelled before it starts closes.
+     * It never fails: the `Result` lets Swift cancel the wait.
      */
-open func closeAndWait()async   {
+open func closeAndWait()async throws   {
     return
-        try!  await uniffiRustCallAsync(
+        try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_cloudflare_durable_uniffi_fn_method_ffiwebsocket_close_and_wait(
                         self.uniffiCloneHandle()
@@ -1880,10 +1704,9 @@ open func closeAndWait()async   {
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_void,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_void,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_void,
-            cancelFunc: nil,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_void,
             liftFunc: { $0 },
-            errorHandler: nil
-            
+            errorHandler: FfiConverterTypeDurableObjectError_lift
         )
 }
     
@@ -1988,11 +1811,12 @@ open func status() -> ConnectionStatus  {
     
     /**
      * Waits until the status is `target`, at most `timeout_ms`; true when
-     * reached.
+     * reached. It never fails: the `Result` lets Swift cancel it with its task
+     * (see `FfiClient::next_events`).
      */
-open func waitForStatus(target: ConnectionStatus, timeoutMs: UInt64)async  -> Bool  {
+open func waitForStatus(target: ConnectionStatus, timeoutMs: UInt64)async throws  -> Bool  {
     return
-        try!  await uniffiRustCallAsync(
+        try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_cloudflare_durable_uniffi_fn_method_ffiwebsocket_wait_for_status(
                         self.uniffiCloneHandle(),FfiConverterTypeConnectionStatus_lower(target),FfiConverterUInt64.lower(timeoutMs)
@@ -2001,10 +1825,9 @@ open func waitForStatus(target: ConnectionStatus, timeoutMs: UInt64)async  -> Bo
             pollFunc: ffi_cloudflare_durable_uniffi_rust_future_poll_i8,
             completeFunc: ffi_cloudflare_durable_uniffi_rust_future_complete_i8,
             freeFunc: ffi_cloudflare_durable_uniffi_rust_future_free_i8,
-            cancelFunc: nil,
+            cancelFunc: ffi_cloudflare_durable_uniffi_rust_future_cancel_i8,
             liftFunc: FfiConverterBool.lift,
-            errorHandler: nil
-            
+            errorHandler: FfiConverterTypeDurableObjectError_lift
         )
 }
     
@@ -4580,11 +4403,11 @@ fileprivate let uniffiContinuationHandleMap = UniffiHandleMap<UnsafeContinuation
 // Rust future. The cancel function is a plain C function of the scaffolding and the handle a
 // number, both safe to use from the thread that cancels the task.
 fileprivate struct UniffiRustFutureCanceller: @unchecked Sendable {
-    let cancelFunc: ((UInt64) -> ())?
+    let cancelFunc: (UInt64) -> ()
     let rustFuture: UInt64
 
     func cancel() {
-        cancelFunc?(rustFuture)
+        cancelFunc(rustFuture)
     }
 }
 
@@ -4593,7 +4416,7 @@ fileprivate func uniffiRustCallAsync<F, T>(
     pollFunc: (UInt64, @escaping UniffiRustFutureContinuationCallback, UInt64) -> (),
     completeFunc: (UInt64, UnsafeMutablePointer<RustCallStatus>) -> F,
     freeFunc: (UInt64) -> (),
-    cancelFunc: ((UInt64) -> ())?,
+    cancelFunc: @escaping (UInt64) -> (),
     liftFunc: (F) throws -> T,
     errorHandler: ((RustBuffer) throws -> Swift.Error)?
 ) async throws -> T {
@@ -4668,12 +4491,6 @@ private let initializationResult: InitializationResult = {
     if (uniffi_cloudflare_durable_uniffi_checksum_func_error_kind_names() != 23696) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficancellation_cancel() != 4080) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficancellation_is_cancelled() != 43067) {
-        return InitializationResult.apiChecksumMismatch
-    }
     if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_batch() != 28912) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4728,10 +4545,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_new_unique_id() != 3951) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_next_events() != 17296) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_next_events_cancellable() != 34112) {
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_next_events() != 18721) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_put_many() != 13220) {
@@ -4767,7 +4581,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_call() != 40399) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_close_and_wait() != 45436) {
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_close_and_wait() != 14261) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_next_batch() != 52658) {
@@ -4788,10 +4602,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_status() != 20672) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_wait_for_status() != 56445) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_cloudflare_durable_uniffi_checksum_constructor_fficancellation_new() != 49171) {
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_wait_for_status() != 58202) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_cloudflare_durable_uniffi_checksum_constructor_fficlient_new() != 3801) {

@@ -692,10 +692,6 @@ internal object IntegrityCheckingUniffiLib {
     internal fun ensureInitialized() = Unit
     external fun uniffi_cloudflare_durable_uniffi_checksum_func_error_kind_names(
     ): Int
-    external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficancellation_cancel(
-    ): Int
-    external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficancellation_is_cancelled(
-    ): Int
     external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_batch(
     ): Int
     external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_call_method(
@@ -733,8 +729,6 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_new_unique_id(
     ): Int
     external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_next_events(
-    ): Int
-    external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_next_events_cancellable(
     ): Int
     external fun uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_put_many(
     ): Int
@@ -774,8 +768,6 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_wait_for_status(
     ): Int
-    external fun uniffi_cloudflare_durable_uniffi_checksum_constructor_fficancellation_new(
-    ): Int
     external fun uniffi_cloudflare_durable_uniffi_checksum_constructor_fficlient_new(
     ): Int
     external fun ffi_cloudflare_durable_uniffi_uniffi_contract_version(
@@ -798,16 +790,6 @@ internal object UniffiLib {
     }
 
     internal fun ensureInitialized() = Unit
-    external fun uniffi_cloudflare_durable_uniffi_fn_clone_fficancellation(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Long
-    external fun uniffi_cloudflare_durable_uniffi_fn_free_fficancellation(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_cloudflare_durable_uniffi_fn_constructor_fficancellation_new(uniffi_out_err: UniffiRustCallStatus, 
-    ): Long
-    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficancellation_cancel(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficancellation_is_cancelled(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Byte
     external fun uniffi_cloudflare_durable_uniffi_fn_clone_fficlient(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_cloudflare_durable_uniffi_fn_free_fficlient(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -851,8 +833,6 @@ internal object UniffiLib {
     external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_new_unique_id(`ptr`: Long,`namespace`: RustBuffer.ByValue,`jurisdiction`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_next_events(`ptr`: Long,`max`: Int,
-    ): Long
-    external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_next_events_cancellable(`ptr`: Long,`max`: Int,`cancellation`: Long,
     ): Long
     external fun uniffi_cloudflare_durable_uniffi_fn_method_fficlient_put_many(`ptr`: Long,`objectRef`: RustBuffer.ByValue,`entriesJson`: RustBuffer.ByValue,
     ): Long
@@ -1028,12 +1008,6 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_cloudflare_durable_uniffi_checksum_func_error_kind_names() and 0xFFFF) != 23696) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficancellation_cancel() and 0xFFFF) != 4080) {
-        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficancellation_is_cancelled() and 0xFFFF) != 43067) {
-        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    }
     if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_batch() and 0xFFFF) != 28912) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1088,10 +1062,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_new_unique_id() and 0xFFFF) != 3951) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_next_events() and 0xFFFF) != 17296) {
-        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_next_events_cancellable() and 0xFFFF) != 34112) {
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_next_events() and 0xFFFF) != 18721) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_fficlient_put_many() and 0xFFFF) != 13220) {
@@ -1127,7 +1098,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_call() and 0xFFFF) != 40399) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_close_and_wait() and 0xFFFF) != 45436) {
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_close_and_wait() and 0xFFFF) != 14261) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_next_batch() and 0xFFFF) != 52658) {
@@ -1148,10 +1119,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_status() and 0xFFFF) != 20672) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_wait_for_status() and 0xFFFF) != 56445) {
-        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_constructor_fficancellation_new() and 0xFFFF) != 49171) {
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_wait_for_status() and 0xFFFF) != 58202) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_cloudflare_durable_uniffi_checksum_constructor_fficlient_new() and 0xFFFF) != 3801) {
@@ -1604,306 +1572,6 @@ public object FfiConverterString: FfiConverter<String, RustBuffer.ByValue> {
 
 
 /**
- * A one-way switch a host flips to end the pulls that were given it.
- */
-public interface FfiCancellationInterface {
-    
-    /**
-     * Flips the switch: pulls waiting on it, and any later pull given it,
-     * return empty at once. Idempotent; callable from any thread.
-     */
-    fun `cancel`()
-    
-    /**
-     * Whether [`FfiCancellation::cancel`] was called.
-     */
-    fun `isCancelled`(): kotlin.Boolean
-    
-    companion object
-}
-
-/**
- * A one-way switch a host flips to end the pulls that were given it.
- */
-open class FfiCancellation: Disposable, AutoCloseable, FfiCancellationInterface
-{
-
-    @Suppress("UNUSED_PARAMETER")
-    /**
-     * @suppress
-     */
-    constructor(withHandle: UniffiWithHandle, handle: Long) {
-        this.handle = handle
-        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
-    }
-
-    /**
-     * @suppress
-     *
-     * This constructor can be used to instantiate a fake object. Only used for tests. Any
-     * attempt to actually use an object constructed this way will fail as there is no
-     * connected Rust object.
-     */
-    @Suppress("UNUSED_PARAMETER")
-    constructor(noHandle: NoHandle) {
-        this.handle = 0
-        this.cleanable = null
-    }
-    /**
-     * A switch not yet flipped.
-     */
-    constructor() :
-        this(UniffiWithHandle, 
-    uniffiRustCall() { _status ->
-    UniffiLib.uniffi_cloudflare_durable_uniffi_fn_constructor_fficancellation_new(
-    
-        _status)
-}
-    )
-
-    protected val handle: Long
-    protected val cleanable: UniffiCleaner.Cleanable?
-
-    private val wasDestroyed = AtomicBoolean(false)
-    private val callCounter = AtomicLong(1)
-
-    /**
-     * Whether the current object has been destroyed and its reference is gone in the Rust side.
-     */
-    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
-
-    override fun destroy() {
-        // Only allow a single call to this method.
-        // TODO: maybe we should log a warning if called more than once?
-        if (this.wasDestroyed.compareAndSet(false, true)) {
-            // This decrement always matches the initial count of 1 given at creation time.
-            if (this.callCounter.decrementAndGet() == 0L) {
-                cleanable?.clean()
-            }
-        }
-    }
-
-    @Synchronized
-    override fun close() {
-        this.destroy()
-    }
-
-    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
-        // Check and increment the call counter, to keep the object alive.
-        // This needs a compare-and-set retry loop in case of concurrent updates.
-        do {
-            val c = this.callCounter.get()
-            if (c == 0L) {
-                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
-            }
-            if (c == Long.MAX_VALUE) {
-                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
-            }
-        } while (! this.callCounter.compareAndSet(c, c + 1L))
-        // Now we can safely do the method call without the handle being freed concurrently.
-        try {
-            return block(this.uniffiCloneHandle())
-        } finally {
-            // This decrement always matches the increment we performed above.
-            if (this.callCounter.decrementAndGet() == 0L) {
-                cleanable?.clean()
-            }
-        }
-    }
-
-    // Use a static inner class instead of a closure so as not to accidentally
-    // capture `this` as part of the cleanable's action.
-    private class UniffiCleanAction(private val handle: Long) : Runnable {
-        override fun run() {
-            if (handle == 0.toLong()) {
-                // Fake object created with `NoHandle`, don't try to free.
-                return;
-            }
-            uniffiRustCall { status ->
-                UniffiLib.uniffi_cloudflare_durable_uniffi_fn_free_fficancellation(handle, status)
-            }
-        }
-    }
-
-    /**
-     * @suppress
-     */
-    fun uniffiCloneHandle(): Long {
-        if (handle == 0.toLong()) {
-            throw InternalException("uniffiCloneHandle() called on NoHandle object");
-        }
-        return uniffiRustCall() { status ->
-            UniffiLib.uniffi_cloudflare_durable_uniffi_fn_clone_fficancellation(handle, status)
-        }
-    }
-
-    
-    /**
-     * Flips the switch: pulls waiting on it, and any later pull given it,
-     * return empty at once. Idempotent; callable from any thread.
-     */override fun `cancel`()
-        = 
-    callWithHandle {
-    uniffiRustCall() { _status ->
-    UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficancellation_cancel(
-        it,
-        _status)
-}
-    }
-    
-    
-
-    
-    /**
-     * Whether [`FfiCancellation::cancel`] was called.
-     */override fun `isCancelled`(): kotlin.Boolean {
-            return FfiConverterBoolean.lift(
-    callWithHandle {
-    uniffiRustCall() { _status ->
-    UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficancellation_is_cancelled(
-        it,
-        _status)
-}
-    }
-    )
-    }
-    
-
-    
-
-    
-
-
-    
-    
-    /**
-     * @suppress
-     */
-    companion object
-    
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeFfiCancellation: FfiConverter<FfiCancellation, Long> {
-    override fun lower(value: FfiCancellation): Long {
-        return value.uniffiCloneHandle()
-    }
-
-    override fun lift(value: Long): FfiCancellation {
-        return FfiCancellation(UniffiWithHandle, value)
-    }
-
-    override fun read(buf: ByteBuffer): FfiCancellation {
-        return lift(buf.getLong())
-    }
-
-    override fun allocationSize(value: FfiCancellation) = 8UL
-
-    override fun write(value: FfiCancellation, buf: ByteBuffer) {
-        buf.putLong(lower(value))
-    }
-}
-
-
-// This template implements a class for working with a Rust struct via a handle
-// to the live Rust struct on the other side of the FFI.
-//
-// There's some subtlety here, because we have to be careful not to operate on a Rust
-// struct after it has been dropped, and because we must expose a public API for freeing
-// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
-//
-//   * Each instance holds an opaque handle to the underlying Rust struct.
-//     Method calls need to read this handle from the object's state and pass it in to
-//     the Rust FFI.
-//
-//   * When an instance is no longer needed, its handle should be passed to a
-//     special destructor function provided by the Rust FFI, which will drop the
-//     underlying Rust struct.
-//
-//   * Given an instance, calling code is expected to call the special
-//     `destroy` method in order to free it after use, either by calling it explicitly
-//     or by using a higher-level helper like the `use` method. Failing to do so risks
-//     leaking the underlying Rust struct.
-//
-//   * We can't assume that calling code will do the right thing, and must be prepared
-//     to handle Kotlin method calls executing concurrently with or even after a call to
-//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
-//
-//   * We must never allow Rust code to operate on the underlying Rust struct after
-//     the destructor has been called, and must never call the destructor more than once.
-//     Doing so may trigger memory unsafety.
-//
-//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
-//     is implemented to call the destructor when the Kotlin object becomes unreachable.
-//     This is done in a background thread. This is not a panacea, and client code should be aware that
-//      1. the thread may starve if some there are objects that have poorly performing
-//     `drop` methods or do significant work in their `drop` methods.
-//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
-//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
-//
-// If we try to implement this with mutual exclusion on access to the handle, there is the
-// possibility of a race between a method call and a concurrent call to `destroy`:
-//
-//    * Thread A starts a method call, reads the value of the handle, but is interrupted
-//      before it can pass the handle over the FFI to Rust.
-//    * Thread B calls `destroy` and frees the underlying Rust struct.
-//    * Thread A resumes, passing the already-read handle value to Rust and triggering
-//      a use-after-free.
-//
-// One possible solution would be to use a `ReadWriteLock`, with each method call taking
-// a read lock (and thus allowed to run concurrently) and the special `destroy` method
-// taking a write lock (and thus blocking on live method calls). However, we aim not to
-// generate methods with any hidden blocking semantics, and a `destroy` method that might
-// block if called incorrectly seems to meet that bar.
-//
-// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
-// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
-// has been called. These are updated according to the following rules:
-//
-//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
-//      The initial value for the flag is false.
-//
-//    * At the start of each method call, we atomically check the counter.
-//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
-//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
-//
-//    * At the end of each method call, we atomically decrement and check the counter.
-//      If it has reached zero then we destroy the underlying Rust struct.
-//
-//    * When `destroy` is called, we atomically flip the flag from false to true.
-//      If the flag was already true we silently fail.
-//      Otherwise we atomically decrement and check the counter.
-//      If it has reached zero then we destroy the underlying Rust struct.
-//
-// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
-// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
-//
-// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
-// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
-// of the underlying Rust code.
-//
-// This makes a cleaner a better alternative to _not_ calling `destroy()` as
-// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
-// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
-// thread may be starved, and the app will leak memory.
-//
-// In this case, `destroy`ing manually may be a better solution.
-//
-// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
-// with Rust peers are reclaimed:
-//
-// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
-// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
-// 3. The memory is reclaimed when the process terminates.
-//
-// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
-//
-
-
-/**
  * The FFI face of `cloudflare_durable::Client`. Hosts wrap it (Kotlin
  * `DurableClient`, Swift `DurableClient`); JSON arguments and results are
  * JSON text, and every operation takes an [`ObjectRef`].
@@ -2006,16 +1674,11 @@ public interface FfiClientInterface {
     /**
      * The client's events queued since the first pull (at least one, at
      * most `max`); waits for the first; empty once the client is shut down.
-     * One consumer at a time; cancel-safe.
+     * One consumer at a time; cancel-safe. It never fails: it returns a
+     * `Result` so that Swift's generated code, which cancels only calls that
+     * can fail (`bindings/swift_cancellation.py`), cancels it with its task.
      */
     suspend fun `nextEvents`(`max`: kotlin.UInt): List<ClientEvent>
-    
-    /**
-     * `next_events`, but empty at once, having taken nothing, when
-     * `cancellation` is or gets cancelled: for hosts whose task
-     * cancellation cannot drop a uniffi future (Swift).
-     */
-    suspend fun `nextEventsCancellable`(`max`: kotlin.UInt, `cancellation`: FfiCancellation): List<ClientEvent>
     
     /**
      * Writes the members of `entries_json` (a JSON object) atomically.
@@ -2646,8 +2309,11 @@ open class FfiClient: Disposable, AutoCloseable, FfiClientInterface
     /**
      * The client's events queued since the first pull (at least one, at
      * most `max`); waits for the first; empty once the client is shut down.
-     * One consumer at a time; cancel-safe.
+     * One consumer at a time; cancel-safe. It never fails: it returns a
+     * `Result` so that Swift's generated code, which cancels only calls that
+     * can fail (`bindings/swift_cancellation.py`), cancels it with its task.
      */
+    @Throws(DurableObjectException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
     override suspend fun `nextEvents`(`max`: kotlin.UInt) : List<ClientEvent> {
         return uniffiRustCallAsync(
@@ -2664,34 +2330,7 @@ open class FfiClient: Disposable, AutoCloseable, FfiClientInterface
         // lift function
         { FfiConverterSequenceTypeClientEvent.lift(it) },
         // Error FFI converter
-        UniffiNullRustCallStatusErrorHandler,
-    )
-    }
-
-    
-    /**
-     * `next_events`, but empty at once, having taken nothing, when
-     * `cancellation` is or gets cancelled: for hosts whose task
-     * cancellation cannot drop a uniffi future (Swift).
-     */
-    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `nextEventsCancellable`(`max`: kotlin.UInt, `cancellation`: FfiCancellation) : List<ClientEvent> {
-        return uniffiRustCallAsync(
-        callWithHandle { uniffiHandle ->
-            UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_next_events_cancellable(
-                uniffiHandle,
-                
-        FfiConverterUInt.lower(`max`),
-        FfiConverterTypeFfiCancellation.lower(`cancellation`),
-            )
-        },
-        { future, callback, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer(future, callback, continuation) },
-        { future, continuation -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer(future, continuation) },
-        { future -> UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer(future) },
-        // lift function
-        { FfiConverterSequenceTypeClientEvent.lift(it) },
-        // Error FFI converter
-        UniffiNullRustCallStatusErrorHandler,
+        DurableObjectException.ErrorHandler,
     )
     }
 
@@ -3347,6 +2986,10 @@ public interface FfiWebSocketInterface {
     /**
      * Closes (code 1000) and waits for the connection task to end. Pending
      * calls fail with `ConnectionClosed`; messages not yet taken are dropped.
+     * The close runs on the runtime, so a host that stops waiting (a
+     * cancelled task or coroutine) only ends the wait; the hosts call
+     * `shutdown` first, so even a wait cancelled before it starts closes.
+     * It never fails: the `Result` lets Swift cancel the wait.
      */
     suspend fun `closeAndWait`()
     
@@ -3386,7 +3029,8 @@ public interface FfiWebSocketInterface {
     
     /**
      * Waits until the status is `target`, at most `timeout_ms`; true when
-     * reached.
+     * reached. It never fails: the `Result` lets Swift cancel it with its task
+     * (see `FfiClient::next_events`).
      */
     suspend fun `waitForStatus`(`target`: ConnectionStatus, `timeoutMs`: kotlin.ULong): kotlin.Boolean
     
@@ -3528,7 +3172,12 @@ open class FfiWebSocket: Disposable, AutoCloseable, FfiWebSocketInterface
     /**
      * Closes (code 1000) and waits for the connection task to end. Pending
      * calls fail with `ConnectionClosed`; messages not yet taken are dropped.
+     * The close runs on the runtime, so a host that stops waiting (a
+     * cancelled task or coroutine) only ends the wait; the hosts call
+     * `shutdown` first, so even a wait cancelled before it starts closes.
+     * It never fails: the `Result` lets Swift cancel the wait.
      */
+    @Throws(DurableObjectException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
     override suspend fun `closeAndWait`() {
         return uniffiRustCallAsync(
@@ -3545,7 +3194,7 @@ open class FfiWebSocket: Disposable, AutoCloseable, FfiWebSocketInterface
         { },
         
         // Error FFI converter
-        UniffiNullRustCallStatusErrorHandler,
+        DurableObjectException.ErrorHandler,
     )
     }
 
@@ -3678,8 +3327,10 @@ open class FfiWebSocket: Disposable, AutoCloseable, FfiWebSocketInterface
     
     /**
      * Waits until the status is `target`, at most `timeout_ms`; true when
-     * reached.
+     * reached. It never fails: the `Result` lets Swift cancel it with its task
+     * (see `FfiClient::next_events`).
      */
+    @Throws(DurableObjectException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
     override suspend fun `waitForStatus`(`target`: ConnectionStatus, `timeoutMs`: kotlin.ULong) : kotlin.Boolean {
         return uniffiRustCallAsync(
@@ -3697,7 +3348,7 @@ open class FfiWebSocket: Disposable, AutoCloseable, FfiWebSocketInterface
         // lift function
         { FfiConverterBoolean.lift(it) },
         // Error FFI converter
-        UniffiNullRustCallStatusErrorHandler,
+        DurableObjectException.ErrorHandler,
     )
     }
 

@@ -489,8 +489,12 @@ class DurableWebSocket internal constructor(private val ffi: FfiWebSocket) : Aut
         }
     }
 
-    /** Closes (code 1000) and waits for the connection to end; pending calls fail. */
+    /**
+     * Closes (code 1000) and waits for the connection to end; pending calls fail. Cancelling the
+     * caller ends only the wait: the close goes on.
+     */
     suspend fun closeGracefully() {
+        ffi.shutdown() // started here, so a wait cancelled before it begins still closes
         ffi.closeAndWait()
     }
 

@@ -3,10 +3,8 @@ package com.cloudflare.durable
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.TimeUnit
 import kotlin.time.Duration.Companion.seconds
-import kotlinx.coroutines.async
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
-import kotlinx.coroutines.yield
 import kotlinx.serialization.json.Json
 import kotlinx.serialization.json.jsonObject
 import kotlinx.serialization.json.jsonPrimitive
@@ -21,12 +19,41 @@ private const val CALL_CANCELLED: Byte = 3
 /** How long a cancelled future may take to report ready: far below the 20 s the sleeping call takes. */
 private const val BOUND_MS = 10_000L
 
+/** The scaffolding's four functions for the futures of one return type (R: what `complete` returns). */
+private class FutureFunctions<R>(
+    val poll: (Long, UniffiRustFutureContinuationCallback, Long) -> Unit,
+    val cancel: (Long) -> Unit,
+    val complete: (Long, UniffiRustCallStatus) -> R,
+    val free: (Long) -> Unit,
+)
+
+private val bufferFutures = FutureFunctions(
+    UniffiLib::ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer,
+    UniffiLib::ffi_cloudflare_durable_uniffi_rust_future_cancel_rust_buffer,
+    UniffiLib::ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer,
+    UniffiLib::ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer,
+)
+
+private val byteFutures = FutureFunctions(
+    UniffiLib::ffi_cloudflare_durable_uniffi_rust_future_poll_i8,
+    UniffiLib::ffi_cloudflare_durable_uniffi_rust_future_cancel_i8,
+    UniffiLib::ffi_cloudflare_durable_uniffi_rust_future_complete_i8,
+    UniffiLib::ffi_cloudflare_durable_uniffi_rust_future_free_i8,
+)
+
+private val voidFutures = FutureFunctions(
+    UniffiLib::ffi_cloudflare_durable_uniffi_rust_future_poll_void,
+    UniffiLib::ffi_cloudflare_durable_uniffi_rust_future_cancel_void,
+    UniffiLib::ffi_cloudflare_durable_uniffi_rust_future_complete_void,
+    UniffiLib::ffi_cloudflare_durable_uniffi_rust_future_free_void,
+)
+
 /**
- * One uniffi future returning a buffer, driven through exactly the native calls that Swift's
- * generated `uniffiRustCallAsync`, as rewritten by `bindings/swift_cancellation.py`, makes: poll
- * until ready, `rust_future_cancel` from the task's cancellation handler, then complete and free.
+ * One uniffi future, driven through exactly the native calls that Swift's generated
+ * `uniffiRustCallAsync`, as rewritten by `bindings/swift_cancellation.py`, makes: poll until
+ * ready, `rust_future_cancel` from the task's cancellation handler, then complete and free.
  */
-private class SwiftStyleFuture(private val handle: Long) {
+private class SwiftStyleFuture<R>(private val handle: Long, private val functions: FutureFunctions<R>) {
     @Volatile private var pollResult = CompletableFuture<Byte>()
 
     // Held in a field: JNA must keep the callback alive while native code may call it.
@@ -39,11 +66,11 @@ private class SwiftStyleFuture(private val handle: Long) {
     /** Polls once; the future calls back when it wants another poll or is ready. */
     fun poll() {
         pollResult = CompletableFuture()
-        UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_poll_rust_buffer(handle, callback, 0L)
+        functions.poll(handle, callback, 0L)
     }
 
     /** What Swift's task cancellation handler calls. */
-    fun cancel() = UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_cancel_rust_buffer(handle)
+    fun cancel() = functions.cancel(handle)
 
     /** Whether the last poll has called back yet. */
     fun calledBack(): Boolean = pollResult.isDone
@@ -57,23 +84,24 @@ private class SwiftStyleFuture(private val handle: Long) {
     }
 
     /** Completes and frees the future: its call status code, and its value if it succeeded. */
-    fun <T> completeAndFree(lift: (RustBuffer.ByValue) -> T): Pair<Byte, T?> {
+    fun <T> completeAndFree(lift: (R) -> T): Pair<Byte, T?> {
         try {
             val status = UniffiRustCallStatus()
-            val buffer = UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_complete_rust_buffer(handle, status)
+            val value = functions.complete(handle, status)
             if (status.isError()) throw DurableObjectException.ErrorHandler.lift(status.error_buf)
-            return status.code to if (status.isSuccess()) lift(buffer) else null
+            return status.code to if (status.isSuccess()) lift(value) else null
         } finally {
-            UniffiLib.ffi_cloudflare_durable_uniffi_rust_future_free_rust_buffer(handle)
+            functions.free(handle)
         }
     }
 }
 
 /**
  * The native side of Swift's cancellation, run here through the same library: Swift cannot be
- * run on this machine. Every Swift call that can fail cancels its uniffi future when its task is
- * cancelled ([SwiftStyleFuture]); the event pull, which cannot fail, is ended with an
- * `FfiCancellation` instead.
+ * run on this machine. Every Swift call cancels its uniffi future when its task is cancelled
+ * ([SwiftStyleFuture]): every async function of the native library can fail, even the three that
+ * never do (the event pull, the status wait, the close's wait), so that Swift's generated code
+ * awaits none with `try!`.
  */
 @ExtendWith(SharedWorker::class)
 class CancellationTest {
@@ -86,10 +114,33 @@ class CancellationTest {
                 FfiConverterTypeFfiMethodCall.lower(FfiMethodCall(ObjectRef(name = name), method, paramsJson)),
             )
         },
+        bufferFutures,
+    )
+
+    private fun FfiClient.nextEventsFuture(max: Int) = SwiftStyleFuture(
+        callWithHandle { UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_fficlient_next_events(it, max) },
+        bufferFutures,
     )
 
     private fun FfiWebSocket.nextBatchFuture(max: Int) = SwiftStyleFuture(
         callWithHandle { UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_ffiwebsocket_next_batch(it, max) },
+        bufferFutures,
+    )
+
+    private fun FfiWebSocket.waitForStatusFuture(target: ConnectionStatus, timeoutMs: Long) = SwiftStyleFuture(
+        callWithHandle {
+            UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_ffiwebsocket_wait_for_status(
+                it,
+                FfiConverterTypeConnectionStatus.lower(target),
+                timeoutMs,
+            )
+        },
+        byteFutures,
+    )
+
+    private fun FfiWebSocket.closeAndWaitFuture() = SwiftStyleFuture(
+        callWithHandle { UniffiLib.uniffi_cloudflare_durable_uniffi_fn_method_ffiwebsocket_close_and_wait(it) },
+        voidFutures,
     )
 
     @Test
@@ -164,17 +215,57 @@ class CancellationTest {
     }
 
     @Test
-    fun `a cancelled event pull returns empty at once`(worker: LocalWorker) = runBlocking<Unit> {
+    fun `a cancelled event pull is ready at once and takes nothing`(worker: LocalWorker) = runBlocking<Unit> {
         FfiClient(worker.options()).use { client ->
-            val cancellation = FfiCancellation()
-            // A new client has no event yet: the pull waits.
-            val pending = async { client.nextEventsCancellable(16u, cancellation) }
-            yield()
-            cancellation.cancel()
-            assertTrue(cancellation.isCancelled())
-            assertEquals(emptyList<ClientEvent>(), withTimeout(10.seconds) { pending.await() })
-            // A later pull given the same switch returns empty without waiting, too.
-            assertEquals(emptyList<ClientEvent>(), withTimeout(10.seconds) { client.nextEventsCancellable(16u, cancellation) })
+            // A new client has no event yet: the pull waits (and starts the queueing).
+            val future = client.nextEventsFuture(16)
+            future.poll()
+            future.cancel()
+            // Without the cancel this waits for the next event and fails at the bound.
+            future.awaitReady()
+            assertEquals(CALL_CANCELLED to null, future.completeAndFree { FfiConverterSequenceTypeClientEvent.lift(it) })
+            // Nothing was taken: the next call's first event reaches the next pull.
+            client.callMethod(FfiMethodCall(ObjectRef(name = "kt-swift-cancel-events-$runId"), "echo", "1"))
+            val first = withTimeout(10.seconds) { client.nextEvents(16u) }.first()
+            assertTrue(first is ClientEvent.RequestStart, "first event after the cancelled pull: $first")
+            client.shutdown()
+        }
+    }
+
+    @Test
+    fun `a cancelled status wait is ready at once and leaves the socket open`(worker: LocalWorker) =
+        runBlocking<Unit> {
+            FfiClient(worker.options()).use { client ->
+                client.websocket(ObjectRef(name = "kt-swift-cancel-status-$runId")).use { socket ->
+                    assertTrue(withTimeout(10.seconds) { socket.waitForStatus(ConnectionStatus.CONNECTED, 10_000uL) })
+                    val future = socket.waitForStatusFuture(ConnectionStatus.CLOSED, 60_000L)
+                    future.poll()
+                    assertTrue(!future.calledBack(), "a wait for a close no one started reported back at once")
+                    future.cancel()
+                    // Without the cancel this waits 60 s and fails at the bound.
+                    future.awaitReady()
+                    assertEquals(CALL_CANCELLED to null, future.completeAndFree { FfiConverterBoolean.lift(it) })
+                    assertEquals(ConnectionStatus.CONNECTED, socket.status())
+                }
+                client.shutdown()
+            }
+        }
+
+    @Test
+    fun `a close whose wait is cancelled before it starts still closes`(worker: LocalWorker) = runBlocking<Unit> {
+        FfiClient(worker.options()).use { client ->
+            client.websocket(ObjectRef(name = "kt-swift-cancel-close-$runId")).use { socket ->
+                assertTrue(withTimeout(10.seconds) { socket.waitForStatus(ConnectionStatus.CONNECTED, 10_000uL) })
+                // What Swift's closeGracefully() does in a task already cancelled: start the close,
+                // then a wait whose cancellation handler runs before its first poll.
+                socket.shutdown()
+                val future = socket.closeAndWaitFuture()
+                future.cancel()
+                future.poll()
+                future.awaitReady()
+                assertEquals(CALL_CANCELLED to null, future.completeAndFree { })
+                assertTrue(withTimeout(10.seconds) { socket.waitForStatus(ConnectionStatus.CLOSED, 10_000uL) })
+            }
             client.shutdown()
         }
     }
