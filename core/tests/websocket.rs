@@ -379,3 +379,23 @@ async fn without_auto_reconnect_a_drop_ends_the_socket() {
     assert_eq!(ended.unwrap_err().kind(), ErrorKind::ConnectionClosed);
     assert_eq!(socket.status(), ConnectionStatus::Closed);
 }
+
+#[tokio::test]
+async fn a_started_close_finishes_with_no_one_waiting() {
+    let worker = LocalWorker::start();
+    let client = worker.client();
+    let socket = client.websocket(&unique("start-close")).await.unwrap();
+    assert_eq!(socket.status(), ConnectionStatus::Connected);
+    // A close whose wait is dropped before its first poll (a host that gave
+    // up at once) after the close was started.
+    socket.start_close();
+    drop(socket.close());
+    let closed = socket
+        .wait_for_status(WAIT, |s| s == ConnectionStatus::Closed)
+        .await;
+    assert_eq!(closed, Some(ConnectionStatus::Closed));
+    assert_eq!(
+        socket.send(&json!({})).await.unwrap_err().kind(),
+        ErrorKind::ConnectionClosed
+    );
+}

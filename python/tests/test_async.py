@@ -9,6 +9,7 @@ from typing import Any, Callable, List
 import pytest
 
 import cloudflare_durable as cd
+from conftest import wait_until
 
 
 async def test_every_operation(url: str, name: Callable[[str], str]) -> None:
@@ -45,6 +46,27 @@ async def test_websocket_iteration_and_call(url: str, name: Callable[[str], str]
             assert seen[0]["type"] == "init" and seen[0]["state"] == {"value": 10}
             assert {"type": "update", "key": "value", "value": 15}.items() <= seen[1].items()
         assert ws.status == "closed"
+
+
+async def test_a_close_cancelled_while_it_waits_still_closes(
+    url: str, name: Callable[[str], str]
+) -> None:
+    async with cd.AsyncClient(worker_url=url) as client:
+        sockets = [await client.websocket(name(f"acancel{i}")) for i in range(3)]
+        assert all(ws.status == "connected" for ws in sockets)
+        closings = [
+            asyncio.ensure_future(sockets[0].close()),
+            asyncio.ensure_future(client.close()),
+        ]
+        # One turn of the loop: each task runs up to its wait on the native close.
+        await asyncio.sleep(0)
+        for closing in closings:
+            closing.cancel()
+        for closing in closings:
+            with pytest.raises(asyncio.CancelledError):
+                await closing
+        # The closes were started before the waits, so cancelling the waits did not stop them.
+        wait_until(lambda: all(ws.status == "closed" for ws in sockets), 10, "every socket closed")
 
 
 async def test_callbacks_run_on_loop_thread(url: str, name: Callable[[str], str]) -> None:

@@ -38,8 +38,10 @@ pub(crate) struct SocketShared {
 }
 
 impl SocketShared {
-    /// Closes the core socket on the runtime, without waiting.
+    /// Starts closing the core socket and returns at once; the wait and the
+    /// discarding of unread messages then run on the runtime.
     pub(crate) fn start_close(self: &Arc<Self>) {
+        self.socket.start_close();
         let this = self.clone();
         runtime().spawn(async move { this.close().await });
     }

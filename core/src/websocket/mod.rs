@@ -216,10 +216,18 @@ impl WebSocket {
         Ok(batch)
     }
 
+    /// Starts closing the socket (code 1000) and returns at once: the
+    /// connection task closes it whether or not anyone waits. Idempotent. A
+    /// binding calls it before it awaits [`close`](Self::close), so that a
+    /// close whose wait is cancelled before its first poll still happens.
+    pub fn start_close(&self) {
+        self.closing.send_replace(true);
+    }
+
     /// Closes the socket (code 1000) and waits for the connection task to
     /// end. Pending calls fail with [`Error::ConnectionClosed`]. Idempotent.
     pub async fn close(&self) {
-        self.closing.send_replace(true);
+        self.start_close();
         let _ = self
             .wait_for_status(Duration::MAX, |s| s == ConnectionStatus::Closed)
             .await;

@@ -254,9 +254,17 @@ pub fn call_options(
     })
 }
 
-async fn close_all(sockets: Vec<Arc<WebSocket>>) {
-    for socket in sockets {
-        socket.close().await;
+/// Closes every socket at once and waits for them all. Each close is started
+/// before any wait, so the closes run together, and an interrupted or
+/// cancelled wait still closes them all.
+fn close_all(sockets: Vec<Arc<WebSocket>>) -> impl std::future::Future<Output = ()> {
+    for socket in &sockets {
+        socket.start_close();
+    }
+    async move {
+        for socket in sockets {
+            socket.close().await;
+        }
     }
 }
 
@@ -887,9 +895,12 @@ impl NativeClient {
     fn close_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let sockets = self.take_for_close();
         let forked = crate::process::process_id() != self.pid;
+        // Started here, not in the task: a wait cancelled before the runtime
+        // ran it still closes every socket.
+        let closing = (!forked).then(|| close_all(sockets));
         future_into_py(py, async move {
-            if !forked {
-                close_all(sockets).await;
+            if let Some(closing) = closing {
+                closing.await;
             }
             Ok::<(), Failure>(())
         })

@@ -160,17 +160,23 @@ impl NativeWebSocket {
             .to_owned())
     }
 
-    /// Closes the socket (code 1000); idempotent.
+    /// Closes the socket (code 1000); idempotent. The close is started
+    /// before the wait, so an interrupted wait (Ctrl-C) still closes.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         if crate::process::process_id() != self.pid {
             return Ok(());
         }
+        self.socket.start_close();
         let socket = self.socket.clone();
         block_on(py, async move { socket.close().await })
     }
 
-    /// Awaitable form of `close`.
+    /// Awaitable form of `close`. The close is started here, so a cancelled
+    /// wait (even one cancelled before the runtime ran it) still closes.
     fn close_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if crate::process::process_id() == self.pid {
+            self.socket.start_close();
+        }
         let socket = self.socket.clone();
         future_into_py(py, async move {
             socket.close().await;
