@@ -257,7 +257,7 @@ pub fn call_options(
 /// Closes every socket at once and waits for them all. Each close is started
 /// before any wait, so the closes run together, and an interrupted or
 /// cancelled wait still closes them all.
-fn close_all(sockets: Vec<Arc<WebSocket>>) -> impl std::future::Future<Output = ()> {
+pub(crate) fn close_all(sockets: Vec<Arc<WebSocket>>) -> impl std::future::Future<Output = ()> {
     for socket in &sockets {
         socket.start_close();
     }
