@@ -32,6 +32,7 @@ const mainWorker :Workerd.Worker = (
     (name = "storage_routes.js", esModule = embed "src/storage_routes.js"),
     (name = "alarms.js", esModule = embed "src/alarms.js"),
     (name = "sql.js", esModule = embed "src/sql.js"),
+    (name = "read_only_records.js", esModule = embed "src/read_only_records.js"),
     (name = "sql_objects.js", esModule = embed "src/sql_objects.js"),
   ],
   compatibilityDate = "2026-11-01",

@@ -40,6 +40,14 @@ def check(cond, what, detail=""):
     print(f"ok  {what}")
 
 
+def err(status, kind, resp, what):
+    """Check that `resp` (status, body, response) is an error of that status and kind."""
+    s, b, r = resp
+    check(s == status and isinstance(b, dict) and isinstance(b.get("error"), dict) and b["error"].get("kind") == kind,
+          what, (s, b))
+    return r
+
+
 def seg(text):
     """Percent-encode one path segment."""
     return urllib.parse.quote(text, safe="")
@@ -193,11 +201,6 @@ def http_checks(w):
     s, b, _ = c.method(obj, "broadcast", {"event": {"type": "custom", "n": 1}})
     check(s == 200 and isinstance(b["result"]["seq"], int), "broadcast -> seq", b)
 
-    def err(status, kind, resp, what):
-        s, b, r = resp
-        check(s == status and isinstance(b, dict) and b["error"]["kind"] == kind, what, (s, b))
-        return r
-
     err(404, "not_found", c.method(obj, "frobnicate"), "unknown method -> 404")
     err(404, "not_found", c.method(obj, "getState"), "base-class helper is not callable -> 404")
     err(404, "not_found", c.method(obj, "fetch"), "runtime hook is not callable -> 404")
@@ -347,10 +350,6 @@ def websocket_checks(w):
 def extension_checks(w):
     """PROTOCOL.md "The whole Durable Object surface (extensions)"."""
     c = Http(w)
-
-    def err(status, kind, resp, what):
-        s, b, _ = resp
-        check(s == status and isinstance(b, dict) and b.get("error", {}).get("kind") == kind, what, (s, b))
 
     # ---- namespaces and addressing
     err(404, "not_found", c.request("GET", "/ns/nope/object/a/state"), "unknown namespace -> 404")
@@ -575,13 +574,60 @@ def extension_checks(w):
     check(f"object ExampleObject batch traceparent={trace}" in log, "the object logs the traceparent of a batch")
 
 
-def restart_checks(w, http_obj, ws_obj, latest):
+def runs_of(c, obj, key):
+    """How many times idempotency key `key` ran a method on `obj` (TEST_HOOKS)."""
+    return c.method(obj, "test_count", {"key": key})[1]["result"]["count"]
+
+
+def read_only_checks(w):
+    """Keys of read-only methods: kept in memory, unless the object wrote meanwhile."""
+    c = Http(w)
+    obj = "smoke-ro"
+    key = {"Idempotency-Key": "ro-echo"}
+    s1, b1, _ = c.method(obj, "echo", {"a": 1}, key)
+    s2, b2, r2 = c.method(obj, "echo", {"a": 2}, key)
+    check(s1 == s2 == 200 and b1 == b2 == {"result": {"a": 1}} and r2.getheader("Idempotency-Replayed") == "true",
+          "a read-only call's key is replayed", (b1, b2))
+    check(runs_of(c, obj, "ro-echo") == 1, "a replayed read-only call ran once")
+    err(409, "invalid_input", c.method(obj, "get_value", {}, key), "a read-only call's key reused with another method -> 409")
+    s, b, _ = c.method(obj, "test_write_anyway", {"n": 1}, {"Idempotency-Key": "ro-wrote"})
+    check(s == 200 and b == {"result": {"n": 1}}, "a method listed as read-only that writes", b)
+
+    # A read-only call while another call writes: its record must be durable.
+    ws = WebSocket(w.port, f"/object/{obj}/websocket")
+    ws.recv()  # init
+    ws.send({"type": "method", "id": "slow", "method": "test_sleep", "params": {"ms": 2000}, "idempotency_key": "ro-overlap"})
+    deadline = time.monotonic() + 10
+    while runs_of(c, obj, "ro-overlap") == 0:  # it is running once its run is counted
+        check(time.monotonic() < deadline, "the sleeping call started within 10 s")
+    ws.send({"type": "method", "id": "write", "method": "increment", "params": {}})
+    order = [ws.recv_until("response")["id"] for _ in range(2)]
+    check(order == ["write", "slow"], "a write ran while the read-only call slept", order)
+    ws.sock.close()
+    return obj
+
+
+def read_only_restart_checks(c, obj):
+    """After a restart: memory records are gone, durable ones replay."""
+    s, b, r = c.method(obj, "echo", {"a": 3}, {"Idempotency-Key": "ro-echo"})
+    check(b == {"result": {"a": 3}} and r.getheader("Idempotency-Replayed") is None and runs_of(c, obj, "ro-echo") == 2,
+          "a read-only call's key is in memory only: after a restart it runs again", b)
+    s, b, r = c.method(obj, "test_write_anyway", {"n": 2}, {"Idempotency-Key": "ro-wrote"})
+    check(b == {"result": {"n": 1}} and r.getheader("Idempotency-Replayed") == "true" and runs_of(c, obj, "ro-wrote") == 1,
+          "a read-only method that wrote keeps its key durably", b)
+    s, b, r = c.method(obj, "test_sleep", {"ms": 0}, {"Idempotency-Key": "ro-overlap"})
+    check(b == {"result": {"slept": 2000}} and r.getheader("Idempotency-Replayed") == "true",
+          "a read-only call during another call's write keeps its key durably", b)
+
+
+def restart_checks(w, http_obj, ws_obj, latest, ro_obj):
     c = Http(w)
     before = c.request("GET", f"/object/{seg(http_obj)}/state")[1]
     w.restart()
     check(c.request("GET", f"/object/{seg(http_obj)}/state")[1] == before, "state survives SIGKILL + restart")
     s, b, r = c.method(http_obj, "increment", {"increment": 10}, {"Idempotency-Key": "smoke-key-1"})
     check(r.getheader("Idempotency-Replayed") == "true", "idempotency key survives restart", b)
+    read_only_restart_checks(c, ro_obj)
     ws = WebSocket(w.port, f"/object/{ws_obj}/websocket?after={latest - 2}")
     seqs = [ws.recv()["seq"] for _ in range(2)]
     check(seqs == [latest - 1, latest], "resume works after restart", seqs)
@@ -618,7 +664,8 @@ def main():
             http_obj = http_checks(w)
             ws_obj, latest = websocket_checks(w)
             extension_checks(w)
-            restart_checks(w, http_obj, ws_obj, latest)
+            ro_obj = read_only_checks(w)
+            restart_checks(w, http_obj, ws_obj, latest, ro_obj)
         auth_checks(state_dir)
     except AssertionError as e:
         print(e, file=sys.stderr)

@@ -9,6 +9,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { USER_ALARM, alarmTimeOf, rearm, userAlarm } from "./alarms.js";
 import { DurableError, asDurableError, conflict, errorResponse, invalidInput, jsonResponse, notFound } from "./errors.js";
+import { ReadOnlyRecords, readOnlyMethodsOf, writeCounter } from "./read_only_records.js";
 import { runSql } from "./sql.js";
 import { storageRoute } from "./storage_routes.js";
 import {
@@ -53,9 +54,17 @@ export class DurableObjectBase extends DurableObject {
   #seq = 0;
   /** Idempotency keys whose method is running now -> its promise. */
   #inflight = new Map();
+  /** The class's `static readOnlyMethods`, as a Set. */
+  #readOnly;
+  /** Idempotency records of read-only calls that wrote nothing (in memory only). */
+  #readOnlyRecords = new ReadOnlyRecords();
+  /** Rows written so far on this object's SQLite, or null (see read_only_records.js). */
+  #writes;
 
   constructor(ctx, env) {
     super(ctx, env);
+    this.#readOnly = readOnlyMethodsOf(new.target);
+    this.#writes = writeCounter(ctx.storage);
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
     ctx.blockConcurrencyWhile(async () => {
       this.#seq = (await ctx.storage.get(SEQ_KEY)) ?? 0;
@@ -467,7 +476,8 @@ export class DurableObjectBase extends DurableObject {
    * Run method `name` with `params`, honouring an idempotency key: a key seen
    * with a success replays the stored result; a running key is awaited; a key
    * used with another method is a 409. Failures are not remembered, so a
-   * failed call may be retried with the same key.
+   * failed call may be retried with the same key. A read-only method's call
+   * that wrote nothing is remembered in memory only (read_only_records.js).
    */
   async #invoke(name, params, idem, context) {
     checkMethod(name);
@@ -478,7 +488,8 @@ export class DurableObjectBase extends DurableObject {
 
     checkIdempotencyKey(idem);
     while (this.#inflight.has(idem)) await this.#inflight.get(idem).catch(() => {});
-    const record = await this.ctx.storage.get(IDEM + idem);
+    const record =
+      this.#readOnlyRecords.get(idem, IDEMPOTENCY_TTL_MS) ?? (await this.ctx.storage.get(IDEM + idem));
     if (record && record.at > Date.now() - IDEMPOTENCY_TTL_MS) {
       if (record.method !== name) {
         throw new DurableError(409, `idempotency key was used with method '${record.method}'`, { kind: "invalid_input" });
@@ -486,17 +497,23 @@ export class DurableObjectBase extends DurableObject {
       return { result: JSON.parse(record.json), replayed: true };
     }
 
+    const watchWrites = this.#readOnly.has(name) && this.#writes !== null;
     const running = (async () => {
       if (this.testHooks) {
         const count = (await this.ctx.storage.get(TEST_COUNT + idem)) ?? 0;
         await this.ctx.storage.put(TEST_COUNT + idem, count + 1);
       }
-      return run();
+      // Any write on the object while the method runs, its own or another
+      // call's, makes the record durable: only a call that provably wrote
+      // nothing is remembered in memory.
+      const before = watchWrites ? this.#writes() : null;
+      const result = await run();
+      return { result, durable: !watchWrites || this.#writes() !== before };
     })();
     this.#inflight.set(idem, running);
     try {
-      const result = await running;
-      await this.#remember(idem, name, result);
+      const { result, durable } = await running;
+      await this.#remember(idem, name, result, durable);
       return { result, replayed: false };
     } finally {
       this.#inflight.delete(idem);
@@ -526,9 +543,13 @@ export class DurableObjectBase extends DurableObject {
     return { results };
   }
 
-  async #remember(idem, method, result) {
+  async #remember(idem, method, result, durable) {
     const at = Date.now();
     const json = JSON.stringify(result ?? null);
+    if (!durable) {
+      this.#readOnlyRecords.set(idem, { method, json, at });
+      return;
+    }
     const storage = this.ctx.storage;
     await storage.put({ [IDEM + idem]: { method, json, at }, [`${IDEM_BY_TIME}${pad(at)}:${idem}`]: idem });
     // The platform alarm is shared with the user's (alarms.js): move it

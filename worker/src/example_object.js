@@ -14,6 +14,12 @@ function editorOf(params) {
 }
 
 export class ExampleObject extends DurableObjectBase {
+  /**
+   * Methods that change nothing: an idempotency key's record costs them no
+   * durable write (see "Read-only methods" in PROTOCOL.md).
+   */
+  static readOnlyMethods = ["get_value", "echo", "test_sleep", "test_write_anyway"];
+
   // ---- counter ----------------------------------------------------------
 
   /** `{"increment": n}` (default 1) -> `{"value": new}`; broadcasts `update`. */
@@ -110,6 +116,15 @@ export class ExampleObject extends DurableObjectBase {
       return { key: params.key, count: await this.idempotencyRuns(params.key) };
     }
     return { counts: await this.idempotencyRuns() };
+  }
+
+  /**
+   * Listed as read-only, yet writes a private key: `{"n"}` -> `{"n"}`. Its
+   * idempotency record must still be durable.
+   */
+  async test_write_anyway(params) {
+    await this.putPrivate("written-anyway", isObject(params) ? (params.n ?? null) : null);
+    return { n: isObject(params) ? (params.n ?? null) : null };
   }
 
   /** `{"code", "reason"}`: close every socket -> `{"closed": n}`. */
