@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test suite of the project, against real local workers: the Rust core
-# (format, lint, unit and integration tests), the worker's own protocol
-# checks, then each host package's own
+# (format, lint, unit and integration tests), the worker's unit tests and
+# protocol checks, then each host package's own
 # ci.sh (Elixir, Python, Kotlin + Swift generation, Swift parse and call
 # labels). Installs what it needs.
 # Prints one summary line per suite; exits non-zero if any failed.
@@ -31,8 +31,13 @@ core() {
   cargo test -p cloudflare-durable -p cloudflare-durable-cli
 }
 
+worker_suite() {
+  node --test worker/test/ &&
+  python3 tests/harness/smoke_worker.py
+}
+
 run "rust core and CLI" core
-run "worker (PROTOCOL.md checks, tests/harness/smoke_worker.py)" python3 tests/harness/smoke_worker.py
+run "worker (unit tests, then PROTOCOL.md checks against workerd)" worker_suite
 run "fuzz (core decoders, ${FUZZ_SECONDS:-30} s per target)" bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
 for suite in elixir/ci.sh python/ci.sh bindings/kotlin/ci.sh bindings/swift/ci.sh; do
   if [ -x "$suite" ]; then

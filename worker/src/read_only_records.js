@@ -10,17 +10,23 @@
 
 /** Most records kept at once; the oldest go first. */
 export const MAX_READ_ONLY_RECORDS = 10_000;
-/** Most bytes of stored results kept at once; the oldest go first. */
+/** Most characters of results (their JSON text) kept at once; the oldest go first. */
 export const MAX_READ_ONLY_BYTES = 4 * 1024 * 1024;
 
 /**
  * The method names a class lists in `static readOnlyMethods` (an array of
- * strings), as a Set. Anything else there is the class's bug: a TypeError.
+ * names of its methods), as a Set. Anything else there, a misspelt name
+ * included, is the class's bug: a TypeError when the object is built.
  */
 export function readOnlyMethodsOf(cls) {
   const listed = cls.readOnlyMethods ?? [];
   if (!Array.isArray(listed) || !listed.every((name) => typeof name === "string")) {
     throw new TypeError(`${cls.name}.readOnlyMethods must be an array of method names`);
+  }
+  for (const name of listed) {
+    if (typeof cls.prototype[name] !== "function") {
+      throw new TypeError(`${cls.name}.readOnlyMethods lists '${name}', which is not a method of ${cls.name}`);
+    }
   }
   return new Set(listed);
 }
@@ -55,10 +61,14 @@ export class ReadOnlyRecords {
     return undefined;
   }
 
-  /** Remember `record` for `key`, dropping the oldest beyond the bounds. */
+  /**
+   * Remember `record` for `key`, dropping the oldest beyond the bounds. A
+   * result larger than the whole budget is not kept (the call may run again).
+   */
   set(key, record) {
     const old = this.#records.get(key);
     if (old !== undefined) this.#drop(key, old);
+    if (record.json.length > MAX_READ_ONLY_BYTES) return;
     this.#records.set(key, record);
     this.#bytes += record.json.length;
     for (const [oldest, r] of this.#records) {
