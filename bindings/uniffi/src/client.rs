@@ -317,7 +317,7 @@ impl FfiClient {
     pub async fn websocket(&self, object_ref: ObjectRef) -> Result<Arc<FfiWebSocket>> {
         let (c, o) = (self.inner.clone(), object(object_ref)?);
         let socket = run(async move { c.websocket(o).await }).await?;
-        let shared = Arc::new(SocketShared { socket });
+        let shared = Arc::new(SocketShared::new(socket));
         if let Ok(mut sockets) = self.sockets.lock() {
             sockets.retain(|s| s.strong_count() > 0);
             sockets.push(Arc::downgrade(&shared));

@@ -1,9 +1,10 @@
 //! The FFI face of the core's WebSocket.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use cloudflare_durable as cfd;
+use tokio::sync::watch;
 
 use crate::{call_options, parse_json, run, runtime, to_json, FfiSocketCall, Result};
 
@@ -32,31 +33,59 @@ impl From<cfd::ConnectionStatus> for ConnectionStatus {
 }
 
 /// The core socket, shared by the host object and its client's registry (so
-/// the client's close can close it).
+/// the client's close can close it), with its one close.
 pub(crate) struct SocketShared {
     pub(crate) socket: cfd::WebSocket,
+    /// Taken by the first `start_close`; its task says through it that the
+    /// close is done.
+    closing: Mutex<Option<watch::Sender<bool>>>,
+    /// True once the close is done (see `start_close`).
+    closed: watch::Receiver<bool>,
 }
 
 impl SocketShared {
-    /// Starts closing the core socket and returns at once; the wait and the
-    /// discarding of unread messages then run on the runtime.
-    pub(crate) fn start_close(self: &Arc<Self>) {
-        self.socket.start_close();
-        let this = self.clone();
-        runtime().spawn(async move { this.close().await });
+    /// Shares `socket`, not yet closing.
+    pub(crate) fn new(socket: cfd::WebSocket) -> Self {
+        let (done, closed) = watch::channel(false);
+        Self {
+            socket,
+            closing: Mutex::new(Some(done)),
+            closed,
+        }
     }
 
-    /// Closes the core socket, waits for its task to end, then discards the
-    /// messages not yet taken (the hosts' documented contract: after a
-    /// close, the message stream is empty). The core's close no longer waits
-    /// behind a full buffer, so the discarding no longer runs alongside it.
-    pub(crate) async fn close(&self) {
-        self.socket.close().await;
-        while let Ok(batch) = self.socket.next_batch(1024).await {
-            if batch.is_empty() {
-                break;
+    /// Starts closing the core socket and returns at once. The first call
+    /// spawns the one task that waits for the connection task to end, then
+    /// discards the messages not yet taken (the hosts' documented contract:
+    /// after a close, the message stream is empty); later calls do nothing.
+    pub(crate) fn start_close(self: &Arc<Self>) {
+        let Some(done) = self
+            .closing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        else {
+            return;
+        };
+        self.socket.start_close();
+        let this = self.clone();
+        runtime().spawn(async move {
+            this.socket.close().await;
+            while let Ok(batch) = this.socket.next_batch(1024).await {
+                if batch.is_empty() {
+                    break;
+                }
             }
-        }
+            done.send_replace(true);
+        });
+    }
+
+    /// Waits until the close `start_close` began is done (at once if it is).
+    /// Cancel-safe; ends too if the closing task ended without saying so.
+    pub(crate) async fn closed(&self) {
+        let mut closed = self.closed.clone();
+        // An error means the sender is gone: the task ended (it panicked).
+        let _ = closed.wait_for(|done| *done).await;
     }
 }
 
@@ -147,16 +176,14 @@ impl FfiWebSocket {
 
     /// Closes (code 1000) and waits for the connection task to end. Pending
     /// calls fail with `ConnectionClosed`; messages not yet taken are dropped.
-    /// The close runs on the runtime, so a host that stops waiting (a
-    /// cancelled task or coroutine) only ends the wait; the hosts call
-    /// `shutdown` first, so even a wait cancelled before it starts closes.
-    /// It never fails: the `Result` lets Swift cancel the wait.
+    /// It waits for the close `shutdown` started (starting it if need be),
+    /// which runs on the runtime: a host that stops waiting (a cancelled
+    /// task or coroutine) only ends the wait, and the hosts call `shutdown`
+    /// first, so even a wait cancelled before it starts closes. It never
+    /// fails: the `Result` lets Swift cancel the wait.
     pub async fn close_and_wait(&self) -> Result<()> {
-        let shared = self.shared.clone();
-        run(async move {
-            shared.close().await;
-            Ok(())
-        })
-        .await
+        self.shared.start_close();
+        self.shared.closed().await;
+        Ok(())
     }
 }

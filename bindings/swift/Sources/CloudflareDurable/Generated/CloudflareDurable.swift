@@ -1558,10 +1558,11 @@ public protocol FfiWebSocketProtocol: AnyObject, Sendable {
     /**
      * Closes (code 1000) and waits for the connection task to end. Pending
      * calls fail with `ConnectionClosed`; messages not yet taken are dropped.
-     * The close runs on the runtime, so a host that stops waiting (a
-     * cancelled task or coroutine) only ends the wait; the hosts call
-     * `shutdown` first, so even a wait cancelled before it starts closes.
-     * It never fails: the `Result` lets Swift cancel the wait.
+     * It waits for the close `shutdown` started (starting it if need be),
+     * which runs on the runtime: a host that stops waiting (a cancelled
+     * task or coroutine) only ends the wait, and the hosts call `shutdown`
+     * first, so even a wait cancelled before it starts closes. It never
+     * fails: the `Result` lets Swift cancel the wait.
      */
     func closeAndWait() async throws 
     
@@ -1688,10 +1689,11 @@ open func call(call: FfiSocketCall)async throws  -> String  {
     /**
      * Closes (code 1000) and waits for the connection task to end. Pending
      * calls fail with `ConnectionClosed`; messages not yet taken are dropped.
-     * The close runs on the runtime, so a host that stops waiting (a
-     * cancelled task or coroutine) only ends the wait; the hosts call
-     * `shutdown` first, so even a wait cancelled before it starts closes.
-     * It never fails: the `Result` lets Swift cancel the wait.
+     * It waits for the close `shutdown` started (starting it if need be),
+     * which runs on the runtime: a host that stops waiting (a cancelled
+     * task or coroutine) only ends the wait, and the hosts call `shutdown`
+     * first, so even a wait cancelled before it starts closes. It never
+     * fails: the `Result` lets Swift cancel the wait.
      */
 open func closeAndWait()async throws   {
     return
@@ -4581,7 +4583,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_call() != 40399) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_close_and_wait() != 14261) {
+    if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_close_and_wait() != 2005) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_next_batch() != 52658) {

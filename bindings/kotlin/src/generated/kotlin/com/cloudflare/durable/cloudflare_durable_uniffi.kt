@@ -1098,7 +1098,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_call() and 0xFFFF) != 40399) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_close_and_wait() and 0xFFFF) != 14261) {
+    if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_close_and_wait() and 0xFFFF) != 2005) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_cloudflare_durable_uniffi_checksum_method_ffiwebsocket_next_batch() and 0xFFFF) != 52658) {
@@ -2986,10 +2986,11 @@ public interface FfiWebSocketInterface {
     /**
      * Closes (code 1000) and waits for the connection task to end. Pending
      * calls fail with `ConnectionClosed`; messages not yet taken are dropped.
-     * The close runs on the runtime, so a host that stops waiting (a
-     * cancelled task or coroutine) only ends the wait; the hosts call
-     * `shutdown` first, so even a wait cancelled before it starts closes.
-     * It never fails: the `Result` lets Swift cancel the wait.
+     * It waits for the close `shutdown` started (starting it if need be),
+     * which runs on the runtime: a host that stops waiting (a cancelled
+     * task or coroutine) only ends the wait, and the hosts call `shutdown`
+     * first, so even a wait cancelled before it starts closes. It never
+     * fails: the `Result` lets Swift cancel the wait.
      */
     suspend fun `closeAndWait`()
     
@@ -3172,10 +3173,11 @@ open class FfiWebSocket: Disposable, AutoCloseable, FfiWebSocketInterface
     /**
      * Closes (code 1000) and waits for the connection task to end. Pending
      * calls fail with `ConnectionClosed`; messages not yet taken are dropped.
-     * The close runs on the runtime, so a host that stops waiting (a
-     * cancelled task or coroutine) only ends the wait; the hosts call
-     * `shutdown` first, so even a wait cancelled before it starts closes.
-     * It never fails: the `Result` lets Swift cancel the wait.
+     * It waits for the close `shutdown` started (starting it if need be),
+     * which runs on the runtime: a host that stops waiting (a cancelled
+     * task or coroutine) only ends the wait, and the hosts call `shutdown`
+     * first, so even a wait cancelled before it starts closes. It never
+     * fails: the `Result` lets Swift cancel the wait.
      */
     @Throws(DurableObjectException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
