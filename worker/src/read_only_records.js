@@ -11,7 +11,7 @@
 /** Most records kept at once; the oldest go first. */
 export const MAX_READ_ONLY_RECORDS = 10_000;
 /** Most characters of results (their JSON text) kept at once; the oldest go first. */
-export const MAX_READ_ONLY_BYTES = 4 * 1024 * 1024;
+export const MAX_READ_ONLY_CHARS = 4 * 1024 * 1024;
 
 /**
  * The method names a class lists in `static readOnlyMethods` (an array of
@@ -50,7 +50,7 @@ export function writeCounter(storage) {
 /** Records `key -> {method, json, at}`, oldest first, within both bounds. */
 export class ReadOnlyRecords {
   #records = new Map();
-  #bytes = 0;
+  #chars = 0;
 
   /** The record of `key` if it is younger than `ttlMs`, else undefined. */
   get(key, ttlMs) {
@@ -68,11 +68,11 @@ export class ReadOnlyRecords {
   set(key, record) {
     const old = this.#records.get(key);
     if (old !== undefined) this.#drop(key, old);
-    if (record.json.length > MAX_READ_ONLY_BYTES) return;
+    if (record.json.length > MAX_READ_ONLY_CHARS) return;
     this.#records.set(key, record);
-    this.#bytes += record.json.length;
+    this.#chars += record.json.length;
     for (const [oldest, r] of this.#records) {
-      if (this.#records.size <= MAX_READ_ONLY_RECORDS && this.#bytes <= MAX_READ_ONLY_BYTES) break;
+      if (this.#records.size <= MAX_READ_ONLY_RECORDS && this.#chars <= MAX_READ_ONLY_CHARS) break;
       this.#drop(oldest, r);
     }
   }
@@ -84,6 +84,6 @@ export class ReadOnlyRecords {
 
   #drop(key, record) {
     this.#records.delete(key);
-    this.#bytes -= record.json.length;
+    this.#chars -= record.json.length;
   }
 }

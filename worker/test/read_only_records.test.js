@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
-  MAX_READ_ONLY_BYTES,
+  MAX_READ_ONLY_CHARS,
   MAX_READ_ONLY_RECORDS,
   ReadOnlyRecords,
   readOnlyMethodsOf,
@@ -33,22 +33,22 @@ test("past the count bound, the oldest records go first", () => {
   assert.notEqual(records.get(`k${MAX_READ_ONLY_RECORDS + 4}`, TTL), undefined);
 });
 
-test("past the byte bound, the oldest records go first", () => {
+test("past the character bound, the oldest records go first", () => {
   const records = new ReadOnlyRecords();
-  const big = "x".repeat(MAX_READ_ONLY_BYTES / 4);
+  const big = "x".repeat(MAX_READ_ONLY_CHARS / 4);
   for (let i = 0; i < 6; i++) records.set(`k${i}`, record(big));
   assert.equal(records.size, 4);
   assert.equal(records.get("k1", TTL), undefined);
   assert.notEqual(records.get("k2", TTL), undefined);
   // A result larger than the whole budget is not kept, and evicts nothing.
-  records.set("huge", record("x".repeat(MAX_READ_ONLY_BYTES + 1)));
+  records.set("huge", record("x".repeat(MAX_READ_ONLY_CHARS + 1)));
   assert.equal(records.get("huge", TTL), undefined);
   assert.equal(records.size, 4);
 });
 
-test("setting a key again replaces its record and its bytes", () => {
+test("setting a key again replaces its record and its characters", () => {
   const records = new ReadOnlyRecords();
-  const half = "x".repeat(MAX_READ_ONLY_BYTES / 2);
+  const half = "x".repeat(MAX_READ_ONLY_CHARS / 2);
   records.set("a", record(half));
   records.set("a", record(half));
   records.set("b", record(half));
