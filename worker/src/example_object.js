@@ -123,8 +123,9 @@ export class ExampleObject extends DurableObjectBase {
    * idempotency record must still be durable.
    */
   async test_write_anyway(params) {
-    await this.putPrivate("written-anyway", isObject(params) ? (params.n ?? null) : null);
-    return { n: isObject(params) ? (params.n ?? null) : null };
+    const n = isObject(params) ? (params.n ?? null) : null;
+    await this.putPrivate("written-anyway", n);
+    return { n };
   }
 
   /** `{"code", "reason"}`: close every socket -> `{"closed": n}`. */
